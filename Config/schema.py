@@ -1,0 +1,196 @@
+"""Typed schema of Config/assistant.yaml.
+
+Every section forbids unknown keys so a typo fails loudly at start-up instead of being
+silently ignored; ranges are declared here so the loader can name the allowed values.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AudioConfig(Section):
+    input_device: int | str | None = None
+    output_device: int | str | None = None
+    sample_rate: Literal[16000] = 16000
+    frame_ms: Literal[10, 20, 30] = 30
+    playback_latency_s: float = Field(0.15, ge=0.0, le=2.0)
+    reconnect_initial_s: float = Field(0.5, gt=0.0, le=60.0)
+    reconnect_max_s: float = Field(5.0, gt=0.0, le=600.0)
+    barge_in: Literal["half_duplex", "headset", "off"] = "half_duplex"
+    barge_in_min_ms: int = Field(250, ge=30, le=3000)
+    barge_in_loud_dbfs: float = Field(-12.0, ge=-60.0, le=0.0)
+
+
+class VadConfig(Section):
+    webrtc_aggressiveness: int = Field(2, ge=0, le=3)
+    silero_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    end_silence_ms: int = Field(400, ge=100, le=3000)
+    pre_roll_ms: int = Field(300, ge=0, le=2000)
+    min_speech_ms: int = Field(250, ge=30, le=5000)
+    max_utterance_s: float = Field(20.0, ge=1.0, le=120.0)
+    early_stt: bool = True
+
+
+class SttBackendConfig(Section):
+    model: str
+    device: Literal["auto", "cuda", "cpu"] = "cpu"
+    compute_type: str = "int8"
+    enabled: bool = True
+    priority: int = Field(0, ge=0, le=100)
+    timeout_s: float = Field(30.0, gt=0.0, le=600.0)
+
+
+class SttConfig(Section):
+    language: str | None = None
+    beam_size: int = Field(1, ge=1, le=10)
+    threads: int = Field(2, ge=1, le=64)
+    load: Literal["eager", "lazy"] = "eager"
+    temperatures: list[float] = Field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    compression_ratio_threshold: float = Field(2.4, gt=0.0)
+    log_prob_threshold: float = -1.0
+    no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    min_audio_s: float = Field(0.2, ge=0.0, le=5.0)
+    max_audio_s: float = Field(60.0, ge=1.0, le=3600.0)
+    backends: dict[str, SttBackendConfig] = Field(
+        default_factory=lambda: {
+            "whisper_base": SttBackendConfig(model="whisper-base", priority=10),
+            "tiny_en": SttBackendConfig(model="tiny.en", priority=20),
+        }
+    )
+
+
+class LlmBackendConfig(Section):
+    kind: Literal["gguf", "openai"] = "gguf"
+    model: str
+    url: str | None = None
+    api_key_env: str | None = None
+    n_gpu_layers: int = Field(0, ge=-1, le=1000)
+    enabled: bool = True
+    priority: int = Field(0, ge=0, le=100)
+
+
+class LlmConfig(Section):
+    system_prompt: str = (
+        "You are LUXA, a helpful voice assistant running entirely on this computer. "
+        "Answer briefly in one to three short sentences, for speech: no markdown, no lists, "
+        "no emoji. Answer in the user's language."
+    )
+    context_tokens: int = Field(2048, ge=256, le=131072)
+    history_token_budget: int = Field(1024, ge=64, le=131072)
+    max_tokens: int = Field(120, ge=1, le=8192)
+    temperature: float = Field(0.3, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    stop: list[str] = Field(default_factory=lambda: ["<|im_end|>", "\nUser:"])
+    first_token_timeout_s: float = Field(10.0, gt=0.0, le=600.0)
+    total_timeout_s: float = Field(30.0, gt=0.0, le=3600.0)
+    threads: int = Field(2, ge=1, le=64)
+    chat_template: str | None = None
+    apology: dict[str, str] = Field(
+        default_factory=lambda: {
+            "en": "Sorry, I cannot answer right now.",
+            "fr": "Désolé, je ne peux pas répondre pour le moment.",
+        }
+    )
+    backends: dict[str, LlmBackendConfig] = Field(
+        default_factory=lambda: {
+            "primary": LlmBackendConfig(model="smollm2-135m", priority=10),
+        }
+    )
+
+
+class TtsBackendConfig(Section):
+    enabled: bool = True
+    priority: int = Field(0, ge=0, le=100)
+    timeout_s: float = Field(10.0, gt=0.0, le=600.0)
+    executable: str | None = None
+
+
+class TtsVoiceConfig(Section):
+    piper: str | None = None
+    system: str | None = None
+    clone: str | None = None
+
+
+class TtsConfig(Section):
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    max_chars: int = Field(400, ge=20, le=100000)
+    first_chunk_max_words: int = Field(6, ge=1, le=50)
+    latency_target_ms: int = Field(300, ge=10, le=60000)
+    emergency_silence_s: float = Field(0.3, ge=0.0, le=5.0)
+    default_language: str = "en"
+    voices: dict[str, TtsVoiceConfig] = Field(
+        default_factory=lambda: {
+            "en": TtsVoiceConfig(piper="en_US-joe-medium", system="en-us"),
+            "fr": TtsVoiceConfig(piper=None, system="fr-fr"),
+        }
+    )
+    backends: dict[str, TtsBackendConfig] = Field(
+        default_factory=lambda: {
+            "piper_native": TtsBackendConfig(priority=10),
+            "piper_cli": TtsBackendConfig(priority=20),
+            "system_voice": TtsBackendConfig(priority=30),
+            "qwen_clone": TtsBackendConfig(priority=40, enabled=False, timeout_s=60.0),
+        }
+    )
+
+
+class CacheConfig(Section):
+    enabled: bool = True
+    max_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    ttl_s: float = Field(3600.0, gt=0.0)
+
+
+class CircuitBreakerConfig(Section):
+    failure_threshold: int = Field(3, ge=1, le=100)
+    cooldown_s: float = Field(30.0, gt=0.0, le=86400.0)
+
+
+class GpuConfig(Section):
+    index: int = Field(1, ge=0, le=63)
+    name_pattern: str | None = None
+    min_free_mb: int = Field(0, ge=0)
+    on_missing: Literal["cpu", "fail"] = "cpu"
+
+
+class MetricsConfig(Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(9877, ge=1, le=65535)
+
+
+class ServiceConfig(Section):
+    watchdog_s: float = Field(30.0, ge=0.0, le=3600.0)
+    state_dir: str = "~/.local/state/luxa"
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    format: Literal["auto", "text", "line"] = "auto"
+    file: str | None = None
+    file_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    file_backups: int = Field(3, ge=0, le=100)
+
+
+class ModelsConfig(Section):
+    dir: str = "models"
+
+
+class LuxaConfig(Section):
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    vad: VadConfig = Field(default_factory=VadConfig)
+    stt: SttConfig = Field(default_factory=SttConfig)
+    llm: LlmConfig = Field(default_factory=LlmConfig)
+    tts: TtsConfig = Field(default_factory=TtsConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
+    gpu: GpuConfig = Field(default_factory=GpuConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)

@@ -1,0 +1,1 @@
+"""Primitives every stage shares: audio, circuit breaker, fallback chain, metrics, GPU guard."""

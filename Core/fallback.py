@@ -1,0 +1,174 @@
+"""Ordered backends, each behind a circuit breaker and a per-attempt timeout.
+
+Modelled on livekit's FallbackAdapter: a failure (exception, timeout, invalid output) passes the
+request to the next backend, but a stream that has already produced output is never switched,
+because the user has already heard the start of that answer.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Awaitable, Callable, Generic, TypeVar
+
+from Core.breaker import BreakerState, CircuitBreaker
+from Core.errors import AllBackendsFailed, BackendError
+from Core.metrics import StageMetrics
+
+B = TypeVar("B")
+R = TypeVar("R")
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ChainMember(Generic[B]):
+    name: str
+    backend: B
+    timeout_s: float
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+
+
+@dataclass
+class ChainResult(Generic[R]):
+    value: R
+    backend: str
+    latency_s: float
+    errors: list[str] = field(default_factory=list)
+
+
+class FallbackChain(Generic[B]):
+    def __init__(self, stage: str, members: list[ChainMember[B]], metrics: StageMetrics | None = None):
+        if not members:
+            raise ValueError(f"{stage}: a fallback chain needs at least one backend")
+        self.stage = stage
+        self.members = members
+        self.metrics = metrics or StageMetrics(stage)
+        for m in members:
+            self._watch(m)
+
+    def _watch(self, member: ChainMember[B]) -> None:
+        def changed(state: BreakerState, name: str = member.name) -> None:
+            self.metrics.breaker.labels(name).set(int(state))
+            self.metrics.healthy.labels(name).set(1 if state is BreakerState.CLOSED else 0)
+            log.warning("%s backend %s breaker %s", self.stage, name, state.name.lower())
+
+        member.breaker._on_change = changed
+        changed(member.breaker.state)
+
+    def member(self, name: str) -> ChainMember[B]:
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise BackendError(f"{self.stage}: unknown backend {name!r} (known: {', '.join(m.name for m in self.members)})")
+
+    def _candidates(self, only: str | None) -> list[ChainMember[B]]:
+        return [self.member(only)] if only else self.members
+
+    async def call(
+        self,
+        op: Callable[[B], Awaitable[R]],
+        validate: Callable[[R], str | None] | None = None,
+        only: str | None = None,
+    ) -> ChainResult[R]:
+        """Run `op` on the first healthy backend that succeeds; `validate` returns a reason to reject."""
+        errors: list[str] = []
+        for m in self._candidates(only):
+            if not m.breaker.allow():
+                errors.append(f"{m.name}: breaker open")
+                continue
+            start = time.perf_counter()
+            try:
+                value = await asyncio.wait_for(op(m.backend), m.timeout_s)
+                problem = validate(value) if validate else None
+                if problem:
+                    raise BackendError(f"invalid output: {problem}")
+            except asyncio.CancelledError:
+                m.breaker.release()
+                raise
+            except Exception as err:  # any backend failure moves on to the next backend
+                errors.append(f"{m.name}: {_describe(err, m.timeout_s)}")
+                self._failed(m, errors[-1])
+                continue
+            latency = time.perf_counter() - start
+            self._succeeded(m, latency)
+            return ChainResult(value, m.name, latency, errors)
+        raise AllBackendsFailed(f"{self.stage}: every backend failed ({'; '.join(errors)})")
+
+    async def stream(
+        self,
+        open_stream: Callable[[B], AsyncIterator[R]],
+        only: str | None = None,
+        errors: list[str] | None = None,
+    ) -> AsyncIterator[tuple[str, R]]:
+        """Yield (backend, item) from the first backend whose first item arrives in time."""
+        errors = [] if errors is None else errors
+        for m in self._candidates(only):
+            if not m.breaker.allow():
+                errors.append(f"{m.name}: breaker open")
+                continue
+            start = time.perf_counter()
+            items = open_stream(m.backend)
+            try:
+                first = await asyncio.wait_for(anext(items), m.timeout_s)
+            except StopAsyncIteration:
+                errors.append(f"{m.name}: produced nothing")
+                self._failed(m, errors[-1])
+                continue
+            except asyncio.CancelledError:
+                m.breaker.release()
+                await _close(items)
+                raise
+            except Exception as err:
+                errors.append(f"{m.name}: {_describe(err, m.timeout_s)}")
+                self._failed(m, errors[-1])
+                await _close(items)
+                continue
+            self.metrics.latency.labels(m.name).observe(time.perf_counter() - start)
+            try:
+                yield m.name, first
+                async for item in items:
+                    yield m.name, item
+            except (asyncio.CancelledError, GeneratorExit):
+                m.breaker.release()
+                await _close(items)
+                raise
+            except Exception as err:
+                # Output already went out: record the failure but do not switch mid-answer.
+                self._failed(m, f"{m.name}: failed mid-stream: {err}", fallback=False)
+                raise BackendError(f"{self.stage} backend {m.name} failed mid-stream: {err}") from err
+            self.metrics.requests.labels(m.name, "ok").inc()
+            m.breaker.record_success()
+            return
+        raise AllBackendsFailed(f"{self.stage}: every backend failed ({'; '.join(errors)})")
+
+    def _failed(self, m: ChainMember[B], reason: str, fallback: bool = True) -> None:
+        log.warning("%s backend failed: %s", self.stage, reason)
+        m.breaker.record_failure()
+        self.metrics.requests.labels(m.name, "error").inc()
+        if fallback:
+            self.metrics.fallbacks.labels(m.name).inc()
+
+    def _succeeded(self, m: ChainMember[B], latency: float) -> None:
+        m.breaker.record_success()
+        self.metrics.latency.labels(m.name).observe(latency)
+        self.metrics.requests.labels(m.name, "ok").inc()
+
+    def health(self) -> dict[str, str]:
+        return {m.name: m.breaker.state.name.lower() for m in self.members}
+
+
+def _describe(err: BaseException, timeout_s: float) -> str:
+    if isinstance(err, (asyncio.TimeoutError, TimeoutError)):
+        return f"timed out after {timeout_s:g} s"
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+async def _close(items: AsyncIterator) -> None:
+    aclose = getattr(items, "aclose", None)
+    if aclose:
+        try:
+            await aclose()
+        except Exception:  # closing a broken stream must not hide the original failure
+            log.debug("closing a failed stream raised", exc_info=True)

@@ -1,0 +1,1 @@
+"""The turn loop, audio I/O, barge-in, the command line and service glue."""

@@ -1,0 +1,14 @@
+"""`listen`: being built (see the open issue); the module exists so the command line is complete."""
+from __future__ import annotations
+
+from Core.errors import LuxaError
+
+HELP = "listen (not built yet)"
+
+
+def add_arguments(parser) -> None:
+    return None
+
+
+def run(args, ctx) -> int:
+    raise LuxaError("listen is not built yet")

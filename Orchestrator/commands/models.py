@@ -1,0 +1,63 @@
+"""`models prepare|list|fetch`: the models the config names, where they are, and bigger ones."""
+from __future__ import annotations
+
+import argparse
+
+from Core import models
+from Core.errors import LuxaError
+
+HELP = "prepare, list or fetch models (prepare assembles the default Whisper once)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    sub.add_parser("prepare", help="resolve every model the config names; assemble split ones")
+    sub.add_parser("list", help="list known and installed models with their source")
+    fetch = sub.add_parser("fetch", help="download a model from the manifest into models/")
+    fetch.add_argument("name", help="a name from the manifest (see `models list`)")
+    fetch.add_argument("--manifest", default=None, help="manifest YAML (default Config/models_manifest.yaml)")
+
+
+def configured_models(cfg) -> list[tuple[str, str, str]]:
+    """(where in the config, model name, kind) for every enabled backend that needs a model."""
+    found = [(f"stt.backends.{n}", b.model, "whisper") for n, b in cfg.stt.backends.items() if b.enabled]
+    found += [(f"llm.backends.{n}", b.model, "gguf") for n, b in cfg.llm.backends.items()
+              if b.enabled and b.kind == "gguf"]
+    if cfg.tts.backends["piper_native"].enabled or cfg.tts.backends["piper_cli"].enabled:
+        found += [(f"tts.voices.{lang}.piper", v.piper, "piper") for lang, v in cfg.tts.voices.items() if v.piper]
+    return found
+
+
+def check_configured(cfg) -> list[tuple[str, str, str, str | None]]:
+    """(where, name, path or '', error or None) for each configured model."""
+    rows = []
+    for where, name, kind in configured_models(cfg):
+        try:
+            info = models.resolve(name, kind, cfg.models.dir)
+            rows.append((where, name, str(info.path), None))
+        except LuxaError as err:
+            rows.append((where, name, "", str(err)))
+    return rows
+
+
+def run(args: argparse.Namespace, ctx) -> int:
+    cfg = ctx.config
+    if args.models_command == "prepare":
+        rows = check_configured(cfg)
+        for where, name, path, error in rows:
+            print(f"{'ok ' if error is None else 'MISSING'} {where}: {name} {path or error}")
+        return 0 if all(error is None for *_, error in rows) else 1
+    if args.models_command == "list":
+        for name in models.EMBEDDED:
+            kind = {"whisper-base": "whisper", "tiny.en": "whisper", "smollm2-135m": "gguf"}.get(name, "piper")
+            try:
+                info = models.resolve(name, kind, cfg.models.dir)
+                print(f"{name:<20} {kind:<8} {info.source:<40} {info.path}")
+            except LuxaError:
+                print(f"{name:<20} {kind:<8} {'not installed':<40} (make setup)")
+        for entry in models.installed_extra(cfg.models.dir):
+            print(f"{entry.name:<20} {entry.kind:<8} {entry.source:<40} {entry.path}")
+        return 0
+    from Core import fetch
+
+    return fetch.fetch_by_name(args.name, cfg.models.dir, args.manifest)
