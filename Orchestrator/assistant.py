@@ -1,0 +1,48 @@
+"""The three managers, loaded once per process and shared by every mode (voice, text, file, API)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from Config import LuxaConfig
+from Core.gpu import GpuStatus
+from LLM import EnhancedLLMManager
+from STT import RobustSTTManager
+from TTS import UnifiedTTSManager
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Assistant:
+    config: LuxaConfig
+    gpu: GpuStatus
+    stt: RobustSTTManager = field(init=False)
+    llm: EnhancedLLMManager = field(init=False)
+    tts: UnifiedTTSManager = field(init=False)
+    load_seconds: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.stt = RobustSTTManager(self.config, self.gpu)
+        self.llm = EnhancedLLMManager(self.config, self.gpu)
+        self.tts = UnifiedTTSManager(self.config, self.gpu)
+
+    async def start(self) -> None:
+        """Load the three stages concurrently: start-up time is the slowest load, not the sum."""
+
+        async def timed(name: str, manager) -> None:
+            start = time.perf_counter()
+            await manager.start()
+            self.load_seconds[name] = time.perf_counter() - start
+
+        await asyncio.gather(timed("stt", self.stt), timed("llm", self.llm), timed("tts", self.tts))
+        log.info("models ready: %s", ", ".join(f"{k} {v:.2f} s" for k, v in self.load_seconds.items()))
+
+    async def close(self) -> None:
+        await asyncio.gather(self.stt.close(), self.llm.close(), self.tts.close(), return_exceptions=True)
+
+    def health(self) -> dict:
+        return {"stt": self.stt.health(), "llm": self.llm.health(), "tts": self.tts.health(),
+                "load_seconds": self.load_seconds}

@@ -1,0 +1,265 @@
+"""Microphone and speaker over sounddevice, with recovery when a device goes away.
+
+The PortAudio callbacks run on their own thread and must never block: the microphone callback
+only copies the block and hands it to the event loop; the speaker callback only copies from a
+buffer that the loop fills.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+from typing import AsyncIterator
+
+import numpy as np
+
+from Core.audio import STT_RATE, Audio, resample
+from Core.errors import LuxaError
+
+log = logging.getLogger(__name__)
+
+
+class NoAudioDevice(LuxaError):
+    pass
+
+
+def _sd():
+    try:
+        import sounddevice
+    except OSError as err:  # PortAudio itself is missing
+        raise NoAudioDevice(f"audio is unavailable: {err} (install libportaudio2)") from None
+    return sounddevice
+
+
+def find_device(spec: int | str | None, kind: str) -> int | None:
+    """Device index for an index or a part of a name; None = the system default."""
+    sd = _sd()
+    channels = "max_input_channels" if kind == "input" else "max_output_channels"
+    devices = list(enumerate(sd.query_devices()))
+    usable = [(i, d) for i, d in devices if d[channels] > 0]
+    if not usable:
+        hint = "use --text to type instead" if kind == "input" else "replies will only be printed"
+        raise NoAudioDevice(f"no audio {kind} device found (see `run_assistant.py devices`); {hint}")
+    if spec is None or spec == "":
+        return None
+    if isinstance(spec, int) or str(spec).isdigit():
+        index = int(spec)
+        if any(i == index for i, _ in usable):
+            return index
+        raise NoAudioDevice(f"audio {kind} device {index} does not exist (see `run_assistant.py devices`)")
+    exact = [i for i, d in usable if d["name"] == spec]
+    partial = [i for i, d in usable if str(spec).lower() in d["name"].lower()]
+    if exact or partial:
+        return (exact or partial)[0]
+    raise NoAudioDevice(f"no audio {kind} device named {spec!r} (see `run_assistant.py devices`)")
+
+
+class Microphone:
+    """Yields 16 kHz float32 frames of `frame_ms`; reopens the device with back-off when it fails."""
+
+    def __init__(self, device: int | str | None, frame_ms: int, initial_backoff_s: float, max_backoff_s: float,
+                 stall_s: float = 2.0):
+        self.device_spec = device
+        self.frame_len = STT_RATE * frame_ms // 1000
+        self.initial_backoff_s = initial_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.stall_s = stall_s
+        self.lost_count = 0
+        self._queue: asyncio.Queue[np.ndarray] = asyncio.Queue(maxsize=500)
+        self._stream = None
+        self._error: str | None = None
+
+    def _open(self, loop: asyncio.AbstractEventLoop) -> int:
+        sd = _sd()
+        index = find_device(self.device_spec, "input")
+        info = sd.query_devices(index if index is not None else sd.default.device[0])
+        rate = int(info["default_samplerate"])
+        try:
+            sd.check_input_settings(device=index, samplerate=STT_RATE, channels=1, dtype="float32")
+            rate = STT_RATE  # no resampling at all when the device can do 16 kHz itself
+        except Exception:
+            pass
+
+        def callback(indata, frames, time_info, status) -> None:
+            block = indata[:, 0].copy()
+            try:
+                loop.call_soon_threadsafe(self._put, block)
+            except RuntimeError:  # loop closed during shutdown
+                pass
+
+        self._stream = sd.InputStream(device=index, samplerate=rate, channels=1, dtype="float32",
+                                      blocksize=rate * 30 // 1000, callback=callback,
+                                      finished_callback=lambda: None)
+        self._stream.start()
+        log.info("microphone open: %s at %d Hz", info["name"], rate)
+        return rate
+
+    def _put(self, block: np.ndarray) -> None:
+        if self._queue.full():  # the loop fell behind: drop the oldest audio, never block
+            self._queue.get_nowait()
+        self._queue.put_nowait(block)
+
+    def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort()
+                stream.close()
+            except Exception:  # a vanished device may refuse to close cleanly
+                log.debug("closing the input stream failed", exc_info=True)
+
+    async def frames(self, stop: asyncio.Event) -> AsyncIterator[np.ndarray]:
+        loop = asyncio.get_running_loop()
+        backoff = self.initial_backoff_s
+        pending = np.zeros(0, np.float32)
+        while not stop.is_set():
+            try:
+                rate = await asyncio.to_thread(self._open, loop)
+            except Exception as err:
+                if isinstance(err, NoAudioDevice) and self.lost_count == 0:
+                    raise
+                log.warning("microphone unavailable (%s); retrying in %.1f s", _first_line(err), backoff)
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+                continue
+            backoff = self.initial_backoff_s
+            try:
+                while not stop.is_set():
+                    try:
+                        block = await asyncio.wait_for(self._queue.get(), self.stall_s)
+                    except asyncio.TimeoutError:
+                        # PortAudio often reports a vanished device only by going quiet
+                        raise ConnectionError(f"no audio from the microphone for {self.stall_s:g} s") from None
+                    block = resample(block, rate, STT_RATE) if rate != STT_RATE else block
+                    pending = np.concatenate([pending, block])
+                    while len(pending) >= self.frame_len:
+                        frame, pending = pending[: self.frame_len], pending[self.frame_len:]
+                        yield frame
+            except ConnectionError as err:
+                self.lost_count += 1
+                log.warning("microphone lost: %s; reopening", err)
+            finally:
+                self.close()
+                pending = np.zeros(0, np.float32)
+
+
+class Speaker:
+    """One output stream fed from a buffer; stop() silences it at the next callback (barge-in)."""
+
+    def __init__(self, device: int | str | None, latency_s: float):
+        self.device_spec = device
+        self.latency_s = latency_s
+        self.rate = 0
+        self._lock = threading.Lock()
+        self._queue: collections.deque[np.ndarray] = collections.deque()
+        self._labels: list[tuple[int, str]] = []  # (end sample of the label, label)
+        self._queued = 0
+        self._played = 0
+        self._first: float | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+        self._stream = None
+
+    def open(self) -> None:
+        sd = _sd()
+        index = find_device(self.device_spec, "output")
+        info = sd.query_devices(index if index is not None else sd.default.device[1])
+        self.rate = int(info["default_samplerate"])
+        self._stream = sd.OutputStream(device=index, samplerate=self.rate, channels=1, dtype="float32",
+                                       latency=self.latency_s, callback=self._callback)
+        self._stream.start()
+        log.info("speaker open: %s at %d Hz", info["name"], self.rate)
+
+    def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort()
+                stream.close()
+            except Exception:
+                log.debug("closing the output stream failed", exc_info=True)
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        out = outdata[:, 0]
+        filled = 0
+        with self._lock:
+            while filled < frames and self._queue:
+                head = self._queue[0]
+                take = min(len(head), frames - filled)
+                out[filled:filled + take] = head[:take]
+                if take == len(head):
+                    self._queue.popleft()
+                else:
+                    self._queue[0] = head[take:]
+                filled += take
+            if filled and self._first is None:
+                # the first sample reaches the ear after the output latency
+                self._first = time.perf_counter() + max(0.0, time_info.outputBufferDacTime - time_info.currentTime)
+            self._played += filled
+            if not self._queue:
+                self._idle.set()
+        out[filled:] = 0.0
+
+    # --- the Sink interface (Orchestrator.turn) ---
+    def begin(self) -> None:
+        with self._lock:
+            self._queue.clear()
+            self._labels.clear()
+            self._queued = self._played = 0
+            self._first = None
+            self._idle.set()
+
+    def play(self, audio: Audio, label: str) -> None:
+        samples = resample(audio.samples, audio.sample_rate, self.rate)
+        with self._lock:
+            self._queue.append(samples)
+            self._queued += len(samples)
+            self._labels.append((self._queued, label))
+            self._idle.clear()
+
+    def first_sample_time(self) -> float | None:
+        return self._first
+
+    async def drain(self) -> None:
+        while not self._idle.is_set():
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(self.latency_s)  # what is in the device buffer still has to come out
+
+    def stop(self) -> None:
+        with self._lock:
+            self._queue.clear()
+            self._idle.set()
+
+    @property
+    def speaking(self) -> bool:
+        return not self._idle.is_set()
+
+    def heard(self) -> str:
+        """Labels whose audio was played in full, plus the played share of the current one."""
+        with self._lock:
+            played, labels = self._played, list(self._labels)
+        words: list[str] = []
+        start = 0
+        for end, label in labels:
+            if played >= end:
+                words.append(label)
+            elif played > start:
+                share = (played - start) / (end - start)
+                cut = label.split()
+                words.append(" ".join(cut[: int(len(cut) * share)]))
+                break
+            start = end
+        return " ".join(w for w in words if w).strip()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except asyncio.TimeoutError:
+        pass
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]

@@ -1,0 +1,156 @@
+"""One reply: LLM tokens -> sentence chunks -> TTS -> a sink, the stages overlapping.
+
+The LLM keeps writing while the first chunk is synthesised and played, so the time to the first
+reply sample is (first short chunk of text) + (its synthesis), not the whole answer.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from Core import metrics
+from Core.audio import Audio, resample
+from TTS.chunker import SentenceChunker
+
+log = logging.getLogger(__name__)
+
+TURN_LATENCY = metrics.histogram("luxa_turn_latency_seconds", "end of user speech -> first reply audio")
+TURNS = metrics.counter("luxa_turns_total", "turns by outcome", ("outcome",))
+
+
+class Sink(Protocol):
+    """Where reply audio goes: the speaker, or a file for `turn -o`."""
+
+    def begin(self) -> None: ...
+    def play(self, audio: Audio, label: str) -> None: ...
+    def first_sample_time(self) -> float | None: ...
+    async def drain(self) -> None: ...
+    def stop(self) -> None: ...
+    def heard(self) -> str: ...
+
+
+@dataclass
+class TurnResult:
+    transcript: str
+    language: str | None
+    reply: str = ""
+    heard: str = ""
+    interrupted: bool = False
+    backends: dict[str, str] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Stopwatch:
+    """Marks of one turn, in ms from the end of the user's speech (the moment the user waits from)."""
+
+    def __init__(self, origin: float):
+        self.origin = origin
+        self.marks: dict[str, float] = {}
+
+    def mark(self, name: str, at: float | None = None) -> None:
+        if name not in self.marks:
+            self.marks[name] = round(((at or time.perf_counter()) - self.origin) * 1000.0, 1)
+
+
+class TurnRunner:
+    def __init__(self, assistant, on_text: Callable[[str], None] | None = None):
+        self.assistant = assistant
+        self.on_text = on_text or (lambda piece: None)
+
+    async def respond(self, result: TurnResult, sink: Sink, watch: Stopwatch) -> TurnResult:
+        """Speak the reply to result.transcript; cancelling this coroutine is a barge-in."""
+        a = self.assistant
+        chunks: asyncio.Queue[str | None] = asyncio.Queue()
+        reply: list[str] = []
+        sink.begin()
+        stream = a.llm.stream(result.transcript, a.llm.conversation, result.language)
+
+        async def produce() -> None:
+            chunker = SentenceChunker(a.config.tts.first_chunk_max_words)
+            async for piece in stream:
+                watch.mark("llm_first_token")
+                reply.append(piece)
+                self.on_text(piece)
+                for chunk in chunker.feed(piece):
+                    watch.mark("llm_first_sentence")
+                    await chunks.put(chunk)
+            for chunk in chunker.flush():
+                watch.mark("llm_first_sentence")
+                await chunks.put(chunk)
+            await chunks.put(None)
+
+        async def speak() -> None:
+            while (chunk := await chunks.get()) is not None:
+                spoken = await a.tts.synthesize(chunk, language=result.language)
+                watch.mark("tts_first_audio")
+                result.backends.setdefault("tts", spoken.backend)
+                if spoken.audio is not None and spoken.audio.samples.size:
+                    sink.play(spoken.audio, chunk)
+
+        try:
+            await asyncio.gather(produce(), speak())
+            await sink.drain()
+            result.heard = sink.heard()
+        except asyncio.CancelledError:
+            sink.stop()
+            result.interrupted = True
+            result.heard = sink.heard()
+            a.llm.conversation.set_last_reply(result.heard)
+            TURNS.labels("interrupted").inc()
+            raise
+        finally:
+            await stream.aclose()
+            result.reply = "".join(reply).strip()
+            first = sink.first_sample_time()
+            if first is not None:
+                watch.mark("first_audio", first)
+            result.timings_ms.update(watch.marks)
+            result.backends.setdefault("llm", a.llm.last_backend() if hasattr(a.llm, "last_backend") else "")
+        watch.mark("total")
+        result.timings_ms.update(watch.marks)
+        if "first_audio" in watch.marks:
+            TURN_LATENCY.observe(watch.marks["first_audio"] / 1000.0)
+        TURNS.labels("answered").inc()
+        return result
+
+
+class FileSink:
+    """Collects the reply for `turn -o`: 'played' means handed over, so first audio = ready time."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[Audio, str]] = []
+        self._first: float | None = None
+
+    def begin(self) -> None:
+        self.parts.clear()
+        self._first = None
+
+    def play(self, audio: Audio, label: str) -> None:
+        if self._first is None:
+            self._first = time.perf_counter()
+        self.parts.append((audio, label))
+
+    def first_sample_time(self) -> float | None:
+        return self._first
+
+    async def drain(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def heard(self) -> str:
+        return " ".join(label for _, label in self.parts)
+
+    def audio(self) -> Audio:
+        """Every part at the first part's rate, joined."""
+        if not self.parts:
+            return Audio(np.zeros(0, np.float32), 16000)
+        rate = self.parts[0][0].sample_rate
+        joined = np.concatenate([resample(a.samples, a.sample_rate, rate) for a, _ in self.parts])
+        return Audio(joined.astype(np.float32), rate)

@@ -1,0 +1,169 @@
+"""The live loop: mic frames -> endpointer -> (early) STT -> reply, with barge-in.
+
+The frame loop never waits on a stage: a turn runs as its own task, so the microphone keeps
+being read (for barge-in and for the next question) while the assistant thinks and speaks.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import itertools
+import logging
+import time
+from typing import Callable
+
+import numpy as np
+
+from Core import metrics
+from Core.audio import dbfs
+from Core.errors import AudioInputError
+from Core.logs import set_turn_id
+from Orchestrator.turn import Stopwatch, TurnResult, TurnRunner
+from STT.vad import Endpointer
+
+log = logging.getLogger(__name__)
+
+STATE = metrics.gauge("luxa_state", "1 for the assistant's current state", ("state",))
+BARGE_INS = metrics.counter("luxa_barge_in_total", "replies interrupted by the user")
+
+
+class State(enum.Enum):
+    LISTENING = "listening"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+
+
+class VoiceLoop:
+    def __init__(self, assistant, mic, speaker, show: Callable[[str], None] = print,
+                 on_state: Callable[[State], None] | None = None):
+        self.assistant = assistant
+        self.config = assistant.config
+        self.mic = mic
+        self.speaker = speaker
+        self.show = show
+        self.on_state = on_state or (lambda state: None)
+        self.runner = TurnRunner(assistant, on_text=lambda piece: None)
+        self.endpointer = Endpointer(self.config.vad, 16000, self.config.audio.frame_ms)
+        self.state = State.LISTENING
+        self.turn_ids = itertools.count(1)
+        self.turn_task: asyncio.Task | None = None
+        self.early: asyncio.Task | None = None
+        self.speech_end: float | None = None
+        self._barge_ms = 0.0
+        # frames heard while busy, replayed into the endpointer on barge-in so the first
+        # syllables of the interruption are part of the next utterance
+        keep = (self.config.vad.pre_roll_ms + self.config.audio.barge_in_min_ms) // self.config.audio.frame_ms + 1
+        self._recent: collections.deque[np.ndarray] = collections.deque(maxlen=keep)
+        self.results: list[TurnResult] = []
+        self._set_state(State.LISTENING)
+
+    def _set_state(self, state: State) -> None:
+        for s in State:
+            STATE.labels(s.value).set(1 if s is state else 0)
+        if state is not self.state or state is State.LISTENING:
+            self.state = state
+            self.on_state(state)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            async for frame in self.mic.frames(stop):
+                if self._busy() and not self._hear_while_busy(frame):
+                    continue
+                for event in self.endpointer.process(frame):
+                    self._on_event(event)
+        finally:
+            for task in (self.turn_task, self.early):
+                if task and not task.done():
+                    task.cancel()
+            self.speaker.stop()
+
+    def _busy(self) -> bool:
+        return self.turn_task is not None and not self.turn_task.done()
+
+    def _hear_while_busy(self, frame: np.ndarray) -> bool:
+        """Barge-in policy while a turn runs. True: feed the frame to the endpointer."""
+        mode = self.config.audio.barge_in
+        if mode == "off":
+            return False
+        self._recent.append(frame)
+        speaking = self.speaker.speaking
+        if mode == "half_duplex" and speaking and dbfs(frame) < self.config.audio.barge_in_loud_dbfs:
+            self._barge_ms = 0.0  # without echo cancellation the mic hears our own voice: ignore it
+            return False
+        if self.endpointer.is_speech(frame):
+            self._barge_ms += self.config.audio.frame_ms
+        else:
+            self._barge_ms = 0.0
+        if self._barge_ms >= self.config.audio.barge_in_min_ms:
+            self._barge_in()
+            if mode == "half_duplex":
+                self.endpointer.reset()
+                for earlier in list(self._recent)[:-1]:
+                    for event in self.endpointer.process(earlier):
+                        self._on_event(event)
+            return True
+        return mode == "headset" or not speaking
+
+    def _barge_in(self) -> None:
+        log.info("barge-in: the user spoke over the reply")
+        BARGE_INS.inc()
+        self._barge_ms = 0.0
+        self.speaker.stop()
+        if self.turn_task and not self.turn_task.done():
+            self.turn_task.cancel()
+
+    def _on_event(self, event) -> None:
+        if event.kind == "pause":
+            self.speech_end = time.perf_counter() - self.config.audio.frame_ms / 1000.0
+            if self.config.vad.early_stt:
+                # transcribe during the end-of-turn silence; thrown away if the user goes on
+                self._cancel_early()
+                self.early = asyncio.create_task(self.assistant.stt.transcribe(event.audio))
+        elif event.kind == "resume":
+            self._cancel_early()
+        elif event.kind == "end":
+            if self._busy():
+                self.turn_task.cancel()
+            end = self.speech_end or time.perf_counter()
+            self.turn_task = asyncio.create_task(self._turn(event.audio, self.early, end))
+            self.early = None
+            self.speech_end = None
+
+    def _cancel_early(self) -> None:
+        if self.early and not self.early.done():
+            self.early.cancel()
+        self.early = None
+
+    async def _turn(self, audio, early: asyncio.Task | None, speech_end: float) -> None:
+        turn_id = f"t{next(self.turn_ids)}"
+        set_turn_id(turn_id)
+        watch = Stopwatch(speech_end)
+        watch.mark("endpoint")
+        self._set_state(State.THINKING)
+        try:
+            transcript = await early if early else await self.assistant.stt.transcribe(audio)
+        except AudioInputError as err:
+            log.info("%s: ignored: %s", turn_id, err)
+            self._set_state(State.LISTENING)
+            return
+        watch.mark("stt")
+        if not transcript.text.strip():
+            log.info("%s: nothing heard", turn_id)
+            self._set_state(State.LISTENING)
+            return
+        self.show(f"you: {transcript.text}")
+        result = TurnResult(transcript.text, transcript.language, backends={"stt": transcript.backend})
+        self._set_state(State.SPEAKING)
+        try:
+            await self.runner.respond(result, self.speaker, watch)
+        except asyncio.CancelledError:
+            self.show(f"luxa (interrupted): {result.heard}")
+            self.results.append(result)
+            raise
+        finally:
+            self._set_state(State.LISTENING)
+        first = result.timings_ms.get("first_audio")
+        self.show(f"luxa: {result.reply}" + (f"   [first audio {first / 1000:.2f} s]" if first else ""))
+        log.info("%s timings %s", turn_id, result.timings_ms)
+        self.results.append(result)
