@@ -145,6 +145,27 @@ class Microphone:
                 pending = np.zeros(0, np.float32)
 
 
+class FileMicrophone:
+    """A recording played as if it were a microphone (`turn -i`, benchmarks): same frames, same loop."""
+
+    def __init__(self, audio: Audio, frame_ms: int, trailing_silence_ms: int, realtime: bool = False):
+        self.frame_len = STT_RATE * frame_ms // 1000
+        tail = np.zeros(STT_RATE * trailing_silence_ms // 1000, np.float32)
+        self.samples = np.concatenate([audio.to_rate(STT_RATE).samples, tail])
+        self.realtime = realtime
+
+    async def frames(self, stop: asyncio.Event) -> AsyncIterator[np.ndarray]:
+        started = time.perf_counter()
+        for i in range(0, len(self.samples) - self.frame_len + 1, self.frame_len):
+            if stop.is_set():
+                return
+            if self.realtime:
+                await asyncio.sleep(max(0.0, started + (i + self.frame_len) / STT_RATE - time.perf_counter()))
+            else:
+                await asyncio.sleep(0)  # let early STT and the turn start between frames
+            yield self.samples[i:i + self.frame_len]
+
+
 class Speaker:
     """One output stream fed from a buffer; stop() silences it at the next callback (barge-in)."""
 

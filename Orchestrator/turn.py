@@ -144,6 +144,8 @@ class FileSink:
     def stop(self) -> None:
         return None
 
+    speaking = False
+
     def heard(self) -> str:
         return " ".join(label for _, label in self.parts)
 

@@ -66,12 +66,15 @@ class VoiceLoop:
             self.on_state(state)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set, or a finite source (a file) runs out and its last turn is answered."""
         try:
             async for frame in self.mic.frames(stop):
                 if self._busy() and not self._hear_while_busy(frame):
                     continue
                 for event in self.endpointer.process(frame):
                     self._on_event(event)
+            if not stop.is_set() and self.turn_task is not None:
+                await self.turn_task
         finally:
             for task in (self.turn_task, self.early):
                 if task and not task.done():

@@ -1,14 +1,101 @@
-"""`doctor`: being built (see the open issue); the module exists so the command line is complete."""
+"""`doctor`: can the assistant run here? Checks config, models, GPU, audio and every backend for real.
+
+Exit 0 when it can run (warnings allowed: no microphone still leaves --text), 1 on a blocking
+problem, each with what to do about it.
+"""
 from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
 
 from Core.errors import LuxaError
 
-HELP = "doctor (not built yet)"
+HELP = "check config, models, audio, GPU and every backend; non-zero exit on a blocking problem"
+PROBE_TEXT = "Hello, this is a test of the assistant."
 
 
-def add_arguments(parser) -> None:
-    return None
+@dataclass
+class Check:
+    name: str
+    status: str  # ok | warn | FAIL
+    detail: str
 
 
-def run(args, ctx) -> int:
-    raise LuxaError("doctor is not built yet")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="skip loading the models")
+
+
+async def run(args: argparse.Namespace, ctx) -> int:
+    from Orchestrator.commands.models import check_configured
+
+    cfg = ctx.config
+    checks = [Check("config", "ok", ctx.config_path or "Config/assistant.yaml (defaults)")]
+    for where, name, path, error in check_configured(cfg):
+        checks.append(Check(f"model {where}", "ok" if error is None else "FAIL", path or error))
+    g = ctx.gpu
+    checks.append(Check("gpu", "ok" if g.on_gpu else "warn",
+                        f"cuda:0 = card {g.index} {g.name} ({g.free_mb} MiB free)" if g.on_gpu else f"CPU only: {g.reason}"))
+    checks += _audio_checks(cfg)
+    if not args.quick and all(c.status != "FAIL" for c in checks if c.name.startswith("model")):
+        checks += await _backend_checks(ctx)
+    _print(checks)
+    failed = [c for c in checks if c.status == "FAIL"]
+    if failed:
+        print(f"\n{len(failed)} blocking problem(s): fix the FAIL lines above (most are fixed by `make setup`).")
+        return 1
+    print("\nLUXA can run here.")
+    return 0
+
+
+def _audio_checks(cfg) -> list[Check]:
+    from Orchestrator.audio_io import find_device
+
+    rows = []
+    for kind, spec, missing in (("input", cfg.audio.input_device, "no microphone: use --text to type"),
+                                ("output", cfg.audio.output_device, "no speaker: replies are only printed")):
+        try:
+            index = find_device(spec, kind)
+            rows.append(Check(f"audio {kind}", "ok", "system default" if index is None else f"device {index}"))
+        except LuxaError as err:
+            rows.append(Check(f"audio {kind}", "warn", f"{err} ({missing})"))
+    return rows
+
+
+async def _backend_checks(ctx) -> list[Check]:
+    """Load every stage and run each backend once on real input."""
+    from Orchestrator.assistant import Assistant
+
+    assistant = Assistant(ctx.config, ctx.gpu)
+    rows: list[Check] = []
+    try:
+        await assistant.start()
+        rows.append(Check("load", "ok", ", ".join(f"{k} {v:.1f} s" for k, v in assistant.load_seconds.items())))
+        sample = None
+        for name, backend in sorted(ctx.config.tts.backends.items(), key=lambda kv: kv[1].priority):
+            if not backend.enabled:
+                continue
+            result = await assistant.tts.synthesize(PROBE_TEXT, backend=name)
+            good = result.success and result.backend == name
+            rows.append(Check(f"tts {name}", "ok" if good else "FAIL",
+                              f"{result.latency_s * 1000:.0f} ms" if good else (result.error or "no audio")))
+            if good and sample is None:
+                sample = result.audio
+        if sample is not None:
+            heard = await assistant.stt.transcribe(sample, language="en")
+            rows.append(Check("stt", "ok" if heard.text.strip() else "FAIL",
+                              f"{heard.backend}: {heard.text.strip()!r}" if heard.text.strip() else "heard nothing"))
+        reply = await assistant.llm.chat("Say hello.")
+        real = reply.backend != "apology"
+        rows.append(Check("llm", "ok" if real else "FAIL",
+                          f"{reply.backend}: {reply.reply[:60]!r}" if real else "every model failed: only the apology"))
+    except LuxaError as err:
+        rows.append(Check("load", "FAIL", str(err)))
+    finally:
+        await assistant.close()
+    return rows
+
+
+def _print(checks: list[Check]) -> None:
+    width = max(len(c.name) for c in checks)
+    for c in checks:
+        print(f"{c.status:<4}  {c.name:<{width}}  {c.detail}")

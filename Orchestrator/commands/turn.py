@@ -1,14 +1,59 @@
-"""`turn`: being built (see the open issue); the module exists so the command line is complete."""
+"""`turn -i IN.wav -o OUT.wav`: one whole voice turn from a file, with the timings of each stage.
+
+The file goes through the same VoiceLoop as the microphone (endpointer, early STT, streaming
+reply), so what is measured here is what a user gets.
+"""
 from __future__ import annotations
 
-from Core.errors import LuxaError
+import argparse
+import asyncio
+import json
 
-HELP = "turn (not built yet)"
+from Core.audio import load_audio, write_wav
+from Core.errors import AudioInputError
+
+HELP = "one whole voice turn from a file: transcript, reply, reply audio and timings"
 
 
-def add_arguments(parser) -> None:
-    return None
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-i", "--input", required=True, help="the user's question (WAV, FLAC, Ogg/Opus)")
+    parser.add_argument("-o", "--output", required=True, help="where to write the spoken reply (WAV)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--realtime", action="store_true",
+                        help="feed the file at the speed of speech, as a microphone would (early STT overlaps)")
 
 
-def run(args, ctx) -> int:
-    raise LuxaError("turn is not built yet")
+async def run(args: argparse.Namespace, ctx) -> int:
+    from Orchestrator.assistant import Assistant
+
+    audio = load_audio(args.input)
+    assistant = Assistant(ctx.config, ctx.gpu)
+    await assistant.start()
+    try:
+        result, sink = await one_turn(assistant, audio, realtime=args.realtime, name=args.input)
+    finally:
+        await assistant.close()
+    write_wav(args.output, sink.audio())
+    out = {"transcript": result.transcript, "language": result.language, "reply": result.reply,
+           "backend": result.backends, "timings_ms": result.timings_ms}
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(f"you:  {result.transcript}\nluxa: {result.reply}\ntimings (ms): {result.timings_ms}")
+    return 0
+
+
+async def one_turn(assistant, audio, realtime: bool = False, name: str = "input"):
+    """(TurnResult, FileSink) of the first question in `audio`."""
+    from Orchestrator.audio_io import FileMicrophone
+    from Orchestrator.turn import FileSink
+    from Orchestrator.voice_loop import VoiceLoop
+
+    cfg = assistant.config
+    mic = FileMicrophone(audio, cfg.audio.frame_ms, cfg.vad.end_silence_ms + 300, realtime)
+    sink = FileSink()
+    loop = VoiceLoop(assistant, mic, sink, show=lambda line: None)
+    await loop.run(asyncio.Event())
+    if not loop.results:
+        raise AudioInputError(f"no speech heard in {name}")
+    return loop.results[0], sink
