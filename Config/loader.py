@@ -11,6 +11,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from Config.schema import LuxaConfig
 from Core.errors import ConfigError
@@ -90,20 +91,42 @@ def _one_line(err: ValidationError) -> str:
         return f"config: unknown key {key}{hint}"
     got = first.get("input")
     shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
-    return f"config: {key}: {first['msg']}{shown}"
+    bounds = _allowed_range(loc)
+    return f"config: {key}: {first['msg']}{shown}" + (f"; allowed: {bounds}" if bounds else "")
 
 
-def _allowed_keys(loc: list[str]) -> list[str]:
+def _walk(loc: list[str]) -> tuple[Any, FieldInfo | None]:
+    """The schema type at `loc` and the field that declares it (None inside lists and dicts)."""
     model: Any = LuxaConfig
+    field = None
     for part in loc:
         if isinstance(model, type) and issubclass(model, BaseModel):
             field = model.model_fields.get(part)
             if field is None:
-                return []
+                return None, None
             model = field.annotation
         else:
-            # a dict of sub-sections (stt.backends.<name>): skip the free-form name
-            model = getattr(model, "__args__", (None, None))[-1]
+            # a dict of sub-sections (stt.backends.<name>) or a list item: skip the free-form part
+            model, field = getattr(model, "__args__", (None, None))[-1], None
+    return model, field
+
+
+def _allowed_keys(loc: list[str]) -> list[str]:
+    model, _ = _walk(loc)
     if isinstance(model, type) and issubclass(model, BaseModel):
         return sorted(model.model_fields)
     return []
+
+
+def _allowed_range(loc: list[str]) -> str:
+    """'>= 1, <= 10' from the field's declared bounds, so the user sees the whole range at once."""
+    _, field = _walk(loc)
+    if field is None:
+        return ""
+    bounds = []
+    for constraint in field.metadata:
+        for attr, symbol in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+            value = getattr(constraint, attr, None)
+            if value is not None:
+                bounds.append(f"{symbol} {value}")
+    return ", ".join(bounds)

@@ -149,6 +149,7 @@ def write_wav(path: str | Path, audio: Audio) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(wav_bytes(audio))
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; an output file should read like any other
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

