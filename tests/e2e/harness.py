@@ -1,0 +1,139 @@
+"""Real audio for end-to-end tests: a private PulseAudio server and the assistant as a subprocess."""
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class VirtualAudio:
+    """scripts/virtual_audio.sh in a temporary folder; env to give to every audio process."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        out = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "virtual_audio.sh"), "start", str(folder)],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+        self.env = dict(os.environ)
+        for line in out.splitlines():
+            name, _, value = line.removeprefix("export ").partition("=")
+            self.env[name] = value.strip("'\"")
+
+    def close(self) -> None:
+        subprocess.run(["bash", str(REPO_ROOT / "scripts" / "virtual_audio.sh"), "stop", str(self.folder)],
+                       env=self.env, capture_output=True, timeout=30)
+
+    def pactl(self, *args: str) -> str:
+        return subprocess.run(["pactl", *args], env=self.env, capture_output=True, text=True, timeout=10,
+                              check=True).stdout
+
+    def play_into_mic(self, wav: Path) -> subprocess.Popen:
+        return subprocess.Popen(["paplay", "--device=vmic_feed", str(wav)], env=self.env)
+
+    def record(self, path: Path, device: str = "vspeaker.monitor") -> "Recording":
+        return Recording(self, path, device)
+
+    def unplug_mic(self) -> None:
+        for line in self.pactl("list", "short", "modules").splitlines():
+            if "module-remap-source" in line:
+                self.pactl("unload-module", line.split()[0])
+
+    def plug_mic(self) -> None:
+        self.pactl("load-module", "module-remap-source", "source_name=vmic", "master=vmic_feed.monitor")
+
+
+class Recording:
+    """parecord of a device; stop() writes a valid WAV (SIGTERM) and returns (samples, start time)."""
+
+    def __init__(self, audio: VirtualAudio, path: Path, device: str):
+        self.path = path
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(["parecord", f"--device={device}", "--rate=16000", "--channels=1",
+                                      "--format=s16le", "--file-format=wav", str(path)], env=audio.env)
+
+    def stop(self) -> np.ndarray:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=10)
+        samples, _ = soundfile.read(str(self.path), dtype="float32")
+        return samples
+
+
+class AssistantProcess:
+    """`python run_assistant.py` on the virtual devices; its output lines are kept and searchable."""
+
+    def __init__(self, env: dict[str, str], *args: str):
+        cmd = [sys.executable, "-u", str(REPO_ROOT / "run_assistant.py"),
+               "--set", "audio.input_device=vmic", "--set", "audio.output_device=vspeaker",
+               "--set", "audio.playback_latency_s=0.15", *args]
+        env = {k: v for k, v in env.items() if not (k.startswith("LUXA_") and "__" in k)}
+        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self.lines: list[str] = []
+        self._new: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            self._new.put(line.rstrip("\n"))
+            sys.stderr.write(f"[luxa] {line}")
+
+    def wait_for(self, pattern: str, timeout: float = 120.0) -> str:
+        """The first line from now on that matches `pattern`."""
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None and self._new.empty():
+                raise AssertionError(f"assistant exited ({self.proc.returncode}) before printing {pattern!r}")
+            try:
+                line = self._new.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if rx.search(line):
+                return line
+        raise AssertionError(f"no line matching {pattern!r} within {timeout:g} s")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def first_loud(samples: np.ndarray, rate: int = 16000, level: float = 0.02, after_s: float = 0.0) -> float | None:
+    """Time in seconds of the first 10 ms window louder than `level` (RMS) after `after_s`."""
+    win = rate // 100
+    start = int(after_s * rate) // win
+    for i in range(start, len(samples) // win):
+        chunk = samples[i * win:(i + 1) * win]
+        if float(np.sqrt(np.mean(chunk ** 2))) > level:
+            return i * win / rate
+    return None
+
+
+def last_loud(samples: np.ndarray, rate: int = 16000, level: float = 0.02) -> float | None:
+    win = rate // 100
+    for i in range(len(samples) // win - 1, -1, -1):
+        chunk = samples[i * win:(i + 1) * win]
+        if float(np.sqrt(np.mean(chunk ** 2))) > level:
+            return (i + 1) * win / rate
+    return None
+
+
+def have_pulseaudio() -> bool:
+    return all(shutil.which(tool) for tool in ("pulseaudio", "pactl", "paplay", "parecord"))

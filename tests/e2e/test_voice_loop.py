@@ -1,0 +1,122 @@
+"""The product, through real audio: a private PulseAudio server, the assistant as a subprocess."""
+from __future__ import annotations
+
+import signal
+import time
+
+import numpy as np
+import pytest
+import soundfile
+
+from tests.e2e.harness import AssistantProcess, first_loud, last_loud
+
+pytestmark = pytest.mark.e2e
+LONG_REPLY = [
+    "--set", "llm.system_prompt=You are a storyteller. Always answer with a long story of at least eight sentences.",
+    "--set", "llm.max_tokens=300",
+]
+
+
+def _transcribe(model, samples: np.ndarray) -> str:
+    segments, _ = model.transcribe(samples.astype(np.float32), language="en", beam_size=1)
+    return " ".join(s.text for s in segments).strip()
+
+
+@pytest.fixture
+def question(corpus_dir):
+    return corpus_dir / "commands" / "turn_on_the_living_room_lamp.wav"
+
+
+def test_answers_a_spoken_question_with_spoken_audio(virtual_audio, whisper_base, question, tmp_path):
+    luxa = AssistantProcess(virtual_audio.env)
+    try:
+        luxa.wait_for("LUXA is listening")
+        speaker = virtual_audio.record(tmp_path / "speaker.wav")
+        mic = virtual_audio.record(tmp_path / "mic.wav", device="vmic")
+        time.sleep(0.5)
+        virtual_audio.play_into_mic(question).wait(timeout=30)
+        heard = luxa.wait_for(r"^you: ", timeout=60)
+        reply = luxa.wait_for(r"^luxa: ", timeout=90)
+        time.sleep(1.0)
+        played, asked = speaker.stop(), mic.stop()
+    finally:
+        luxa.stop()
+        luxa.kill()
+    assert any(word in heard.lower() for word in ("lamp", "living room", "light")), heard
+    said = _transcribe(whisper_base, played)
+    assert said, "the speaker recording holds no intelligible speech"
+    end_of_question = last_loud(asked)
+    first_reply = first_loud(played, after_s=end_of_question or 0.0)
+    assert end_of_question is not None and first_reply is not None
+    # both recorders started within milliseconds of each other: same timeline
+    print(f"\nreply heard: {said!r}\nassistant said: {reply}\n"
+          f"end of speech -> first reply audio (recorded): {first_reply - end_of_question:.2f} s")
+
+
+def test_user_speech_interrupts_the_reply_and_starts_a_new_turn(virtual_audio, question, tmp_path, corpus_dir):
+    luxa = AssistantProcess(virtual_audio.env, "--set", "audio.barge_in=headset", *LONG_REPLY)
+    try:
+        luxa.wait_for("LUXA is listening")
+        speaker = virtual_audio.record(tmp_path / "speaker.wav")
+        time.sleep(0.5)
+        virtual_audio.play_into_mic(question).wait(timeout=30)
+        luxa.wait_for(r"^\[speaking\]", timeout=90)
+        time.sleep(2.0)  # let the reply play for a while
+        interrupt_at = time.monotonic() - speaker.started
+        virtual_audio.play_into_mic(corpus_dir / "commands" / "living_room_light_en.wav").wait(timeout=30)
+        luxa.wait_for(r"^luxa \(interrupted\)", timeout=30)
+        again = luxa.wait_for(r"^you: ", timeout=60)
+        played = speaker.stop()
+    finally:
+        luxa.stop()
+        luxa.kill()
+    assert "light" in again.lower() or "living" in again.lower(), again
+    before = played[: int(interrupt_at * 16000)]
+    assert first_loud(before) is not None, "the reply was not playing before the interruption"
+    # after the interruption the speaker must fall silent (until the next reply starts)
+    quiet_from = None
+    win = 160
+    for i in range(int(interrupt_at * 16000) // win, len(played) // win):
+        if float(np.sqrt(np.mean(played[i * win:(i + 1) * win] ** 2))) < 0.003:
+            quiet_from = i * win / 16000
+            break
+    assert quiet_from is not None, "playback never stopped after the user spoke"
+    print(f"\nplayback stopped {quiet_from - interrupt_at:.2f} s after the interrupting speech began "
+          f"(barge_in_min_ms and the VAD included)")
+
+
+def test_recovers_when_the_microphone_is_unplugged_and_comes_back(virtual_audio, question):
+    luxa = AssistantProcess(virtual_audio.env, "--set", "audio.reconnect_max_s=1.0")
+    try:
+        luxa.wait_for("LUXA is listening")
+        luxa.wait_for("microphone open", timeout=30)
+        virtual_audio.unplug_mic()
+        luxa.wait_for("microphone (lost|unavailable)", timeout=30)
+        time.sleep(1.0)
+        virtual_audio.plug_mic()
+        luxa.wait_for("microphone open", timeout=30)
+        time.sleep(0.5)
+        virtual_audio.play_into_mic(question).wait(timeout=30)
+        heard = luxa.wait_for(r"^you: ", timeout=60)
+        luxa.wait_for(r"^luxa: ", timeout=90)
+    finally:
+        luxa.stop()
+        luxa.kill()
+    assert "lamp" in heard.lower() or "living" in heard.lower(), heard
+
+
+def test_sigterm_while_speaking_exits_zero_promptly(virtual_audio, question):
+    luxa = AssistantProcess(virtual_audio.env, *LONG_REPLY)
+    try:
+        luxa.wait_for("LUXA is listening")
+        virtual_audio.play_into_mic(question).wait(timeout=30)
+        luxa.wait_for(r"^\[speaking\]", timeout=90)
+        time.sleep(1.0)
+        sent = time.monotonic()
+        rc = luxa.stop(signal.SIGTERM, timeout=20)
+        took = time.monotonic() - sent
+    finally:
+        luxa.kill()
+    print(f"\nSIGTERM while speaking -> exit {rc} in {took:.2f} s")
+    assert rc == 0
+    assert took < 2.0 * 1.5, f"shutdown took {took:.2f} s (target 2 s; 1.5x slack for shared CI cores)"
