@@ -1,0 +1,93 @@
+"""Piper through its Python API: the voice stays loaded, so a sentence costs only inference.
+
+Each voice is loaded once (start() loads the configured ones; a voice named later by a request
+is loaded on first use) and used behind its own lock: an onnxruntime session may run
+concurrently, but Piper's phonemizer state is shared and interleaved sentences gain nothing
+on a CPU that is already busy.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from Core.audio import Audio
+from Core.errors import BackendError, LuxaError
+from TTS.base import SpeechRequest
+from TTS.piper_voices import PiperBackend
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _LoadedVoice:
+    voice: Any  # piper.PiperVoice
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def speak(self, text: str, speed: float) -> Audio:
+        from piper import SynthesisConfig
+
+        # length_scale is a duration multiplier: faster speech = shorter phonemes
+        syn = SynthesisConfig(length_scale=self.voice.config.length_scale / speed)
+        with self.lock:
+            chunks = [chunk.audio_float_array for chunk in self.voice.synthesize(text, syn)]
+        samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
+        return Audio(samples, int(self.voice.config.sample_rate))
+
+
+class PiperNativeBackend(PiperBackend):
+    name = "piper_native"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._voices: dict[Path, _LoadedVoice] = {}
+        self._load_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        failures = []
+        for language, voices in self.config.tts.voices.items():
+            if voices.piper:
+                try:
+                    await self._loaded(voices.piper)
+                except LuxaError as err:
+                    failures.append(f"{language}: {err}")
+        if failures:
+            raise BackendError("; ".join(failures))
+
+    async def synthesize(self, request: SpeechRequest) -> Audio:
+        loaded = await self._loaded(self.voice_for(request))
+        return await asyncio.to_thread(loaded.speak, request.text, request.speed)
+
+    async def close(self) -> None:
+        self._voices.clear()
+
+    async def _loaded(self, name: str) -> _LoadedVoice:
+        path = self.model_path(name)
+        async with self._load_lock:  # two first requests must not load the same voice twice
+            if path not in self._voices:
+                self._voices[path] = _LoadedVoice(await asyncio.to_thread(self._load, path))
+        return self._voices[path]
+
+    def _load(self, path: Path) -> Any:
+        from piper import PiperVoice
+
+        use_cuda = self._cuda_available()
+        try:
+            voice = PiperVoice.load(path, use_cuda=use_cuda)
+        except Exception as err:  # onnxruntime raises its own types for a corrupt model
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise BackendError(f"cannot load Piper voice {path.name}: {first[:200]}") from None
+        log.info("Piper voice %s loaded (%s)", path.name, "CUDA" if use_cuda else "CPU")
+        return voice
+
+    def _cuda_available(self) -> bool:
+        if not self.gpu.on_gpu:
+            return False
+        import onnxruntime
+
+        return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
