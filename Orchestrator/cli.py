@@ -24,6 +24,7 @@ COMMANDS = {
     "chat": "chat",
     "turn": "turn",
     "models": "models",
+    "service": "service",
 }
 
 
