@@ -91,6 +91,8 @@ class LlmConfig(Section):
     total_timeout_s: float = Field(30.0, gt=0.0, le=3600.0)
     threads: int = Field(2, ge=1, le=64)
     chat_template: str | None = None
+    max_input_chars: int = Field(4000, ge=1, le=1_000_000)
+    swap_memory_margin: float = Field(1.2, ge=1.0, le=10.0)
     apology: dict[str, str] = Field(
         default_factory=lambda: {
             "en": "Sorry, I cannot answer right now.",

@@ -1,0 +1,204 @@
+"""A GGUF model served in-process by llama-cpp-python.
+
+One Llama instance per backend, used by one generation at a time (its lock): llama.cpp keeps a
+single KV cache per context, so two turns interleaving would corrupt each other. Loading,
+generation and freeing all run in worker threads; the event loop never blocks on the model.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+
+import psutil
+
+from Config.schema import LlmBackendConfig, LlmConfig
+from Core.errors import BackendError, LuxaError
+from Core.gpu import GpuStatus
+from Core.models import resolve
+from LLM.backends.base import GenerationRequest, GenerationStats
+from LLM.backends.threaded import iterate_in_thread
+from LLM.errors import SwapRefused
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    """A Llama instance plus what keeps it alive while a turn still uses it after a swap."""
+
+    llama: Any
+    path: Path
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _users: int = 0
+    _idle: threading.Condition = field(default_factory=threading.Condition)
+
+    def checkout(self) -> None:
+        with self._idle:
+            self._users += 1
+
+    def checkin(self) -> None:
+        with self._idle:
+            self._users -= 1
+            self._idle.notify_all()
+
+    def free(self) -> None:
+        """Blocking: waits for the turns still using this model, then releases its memory."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._users == 0)
+        with self.lock:
+            self.llama.close()
+
+
+def check_memory_for(path: Path, margin: float) -> None:
+    """Refuse a second model that would push the machine into swap while the first still serves."""
+    needed = path.stat().st_size * margin
+    available = psutil.virtual_memory().available
+    if available < needed:
+        raise SwapRefused(
+            f"not enough memory to load {path.name} beside the current model: needs about "
+            f"{needed / 2**20:.0f} MiB (file size x llm.swap_memory_margin={margin:g}), "
+            f"{available / 2**20:.0f} MiB available"
+        )
+
+
+class GgufBackend:
+    kind = "gguf"
+
+    def __init__(self, name: str, backend: LlmBackendConfig, llm: LlmConfig, models_dir: str, gpu: GpuStatus):
+        self.name = name
+        self.model = backend.model
+        self._backend_cfg = backend
+        self._llm = llm
+        self._models_dir = models_dir
+        self._gpu = gpu
+        self._model: LoadedModel | None = None
+        self._error: str | None = None
+        self._load_lock = asyncio.Lock()
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        return self._model
+
+    async def start(self) -> None:
+        async with self._load_lock:
+            if self._model is None:
+                self._model = await self._load(self.model)
+
+    async def _load(self, model_name: str) -> LoadedModel:
+        try:
+            info = resolve(model_name, "gguf", self._models_dir)
+            loaded = await asyncio.to_thread(self._load_blocking, info.path)
+        except LuxaError as err:
+            self._error = str(err)
+            raise
+        except Exception as err:  # llama.cpp reports a corrupt file as ValueError/RuntimeError
+            self._error = f"cannot load GGUF model {model_name!r}: {err}"
+            raise BackendError(self._error) from err
+        self._error = None
+        return loaded
+
+    def _load_blocking(self, path: Path) -> LoadedModel:
+        from llama_cpp import Llama  # imported here: the GPU must be pinned before llama.cpp loads
+
+        layers = self._backend_cfg.n_gpu_layers if self._gpu.on_gpu else 0
+        llama = Llama(
+            model_path=str(path),
+            n_ctx=self._llm.context_tokens,
+            n_threads=self._llm.threads,
+            n_threads_batch=self._llm.threads,
+            n_gpu_layers=layers,
+            verbose=False,
+        )
+        if self._llm.chat_template:
+            llama.chat_handler = _template_handler(llama, self._llm.chat_template)
+        log.info("llm backend %s: loaded %s (%d GPU layers)", self.name, path.name, layers)
+        return LoadedModel(llama, path)
+
+    async def swap(self, model_name: str, memory_margin: float) -> Path:
+        """Load `model_name` while the current model keeps serving, then switch and free the old one."""
+        path = resolve(model_name, "gguf", self._models_dir).path
+        check_memory_for(path, memory_margin)
+        async with self._load_lock:
+            new = await self._load(model_name)
+            old, self._model, self.model = self._model, new, model_name
+        if old is not None:
+            await asyncio.to_thread(old.free)
+        log.info("llm backend %s: now serving %s", self.name, path.name)
+        return path
+
+    def count_tokens(self, text: str) -> int | None:
+        model = self._model
+        if model is None:
+            return None
+        return len(model.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    async def stream(self, request: GenerationRequest, stats: GenerationStats) -> AsyncIterator[str]:
+        if self._model is None:
+            await self.start()  # a model that failed at start-up is retried when its breaker probes
+        model = self._model
+        model.checkout()
+        try:
+            async for piece in iterate_in_thread(lambda stop: _generate(model, request, stats, stop)):
+                yield piece
+        finally:
+            model.checkin()
+
+    def health(self) -> dict:
+        model = self._model
+        return {
+            "kind": self.kind,
+            "model": self.model,
+            "path": str(model.path) if model else None,
+            "loaded": model is not None,
+            "error": self._error,
+        }
+
+    async def close(self) -> None:
+        model, self._model = self._model, None
+        if model is not None:
+            await asyncio.to_thread(model.free)
+
+
+def _generate(model: LoadedModel, request: GenerationRequest, stats: GenerationStats,
+              stop: threading.Event) -> Iterator[str]:
+    """Runs in the worker thread; returns as soon as `stop` is set (checked every token)."""
+    with model.lock:
+        chunks = model.llama.create_chat_completion(
+            messages=request.messages,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            stop=request.stop,
+            stream=True,
+        )
+        try:
+            for chunk in chunks:
+                if stop.is_set():
+                    return
+                text = chunk["choices"][0]["delta"].get("content")
+                if text:
+                    stats.tokens_out += 1
+                    yield text
+        finally:
+            chunks.close()
+            stats.context_tokens = model.llama.n_tokens
+            stats.tokens_in = max(0, stats.context_tokens - stats.tokens_out)
+
+
+def _template_handler(llama: Any, template: str):
+    """The configured Jinja chat template in place of the one in the GGUF metadata."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    def token_text(token: int) -> str:
+        return llama.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+
+    return Jinja2ChatFormatter(
+        template=template,
+        eos_token=token_text(llama.token_eos()),
+        bos_token=token_text(llama.token_bos()),
+        stop_token_ids=[llama.token_eos()],
+    ).to_chat_handler()

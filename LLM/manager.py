@@ -1,0 +1,228 @@
+"""EnhancedLLMManager: one streamed answer per turn from the first healthy backend.
+
+A turn always ends with something to say: the configured backends are tried in priority order
+behind circuit breakers, and when all of them fail the canned apology in the user's language is
+the answer. Once a backend has produced text the turn stays on it, because the user is already
+hearing that answer.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Callable
+
+from Config.schema import LuxaConfig
+from Core.breaker import CircuitBreaker
+from Core.errors import AllBackendsFailed, BackendError, ConfigError, LuxaError
+from Core.fallback import ChainMember, FallbackChain
+from Core.gpu import GpuStatus
+from Core.metrics import StageMetrics
+from LLM.backends.base import GenerationRequest, GenerationStats, LlmBackend
+from LLM.backends.gguf import GgufBackend
+from LLM.backends.openai_compat import OpenAIBackend
+from LLM.clean import SpeechCleaner
+from LLM.conversation import CUT_MARK, Conversation, estimate_tokens
+from LLM.errors import SwapRefused
+from LLM.inputs import check_user_text
+from LLM.metrics import LlmMetrics
+
+log = logging.getLogger(__name__)
+APOLOGY = "apology"
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    reply: str
+    backend: str
+    latency_s: float
+    first_token_s: float | None
+    tokens: int
+
+
+@dataclass
+class _Turn:
+    """What one turn collected while it streamed; becomes a ChatResult and metrics."""
+
+    started: float = field(default_factory=time.perf_counter)
+    backend: str = "none"
+    pieces: list[str] = field(default_factory=list)
+    first_token_s: float | None = None
+    latency_s: float = 0.0
+    stats: GenerationStats = field(default_factory=GenerationStats)
+
+    @property
+    def reply(self) -> str:
+        return "".join(self.pieces).strip()
+
+    def result(self) -> ChatResult:
+        return ChatResult(self.reply, self.backend, self.latency_s, self.first_token_s, self.stats.tokens_out)
+
+
+class EnhancedLLMManager:
+    def __init__(self, config: LuxaConfig, gpu: GpuStatus, clock: Callable[[], float] = time.monotonic,
+                 backends: list[LlmBackend] | None = None):
+        """`backends` replaces the configured ones (tests of the chain logic); `clock` drives the breakers."""
+        self.config = config
+        self.gpu = gpu
+        llm = config.llm
+        self.backends: list[LlmBackend] = backends if backends is not None else self._configured_backends()
+        if not self.backends:
+            raise ConfigError("llm.backends: no backend is enabled; enable at least one (e.g. llm.backends.primary.enabled=true)")
+        breaker = config.circuit_breaker
+        members = [
+            ChainMember(b.name, b, llm.first_token_timeout_s,
+                        CircuitBreaker(breaker.failure_threshold, breaker.cooldown_s, clock))
+            for b in self.backends
+        ]
+        self.chain: FallbackChain[LlmBackend] = FallbackChain("llm", members, StageMetrics("llm"))
+        self.metrics = LlmMetrics()
+        self.conversation = self.new_conversation()
+
+    def _configured_backends(self) -> list[LlmBackend]:
+        llm, built = self.config.llm, []
+        for name, cfg in sorted(self.config.llm.backends.items(), key=lambda item: item[1].priority):
+            if not cfg.enabled:
+                continue
+            if cfg.kind == "gguf":
+                built.append(GgufBackend(name, cfg, llm, self.config.models.dir, self.gpu))
+            else:
+                built.append(OpenAIBackend(name, cfg, llm.total_timeout_s))
+        return built
+
+    def new_conversation(self) -> Conversation:
+        llm = self.config.llm
+        return Conversation(llm.system_prompt, llm.history_token_budget, self.count_tokens)
+
+    def count_tokens(self, text: str) -> int:
+        """Counted by the first loaded local model, the one that normally serves."""
+        for backend in self.backends:
+            count = getattr(backend, "count_tokens", None)
+            tokens = count(text) if count else None
+            if tokens is not None:
+                return tokens
+        return estimate_tokens(text)
+
+    async def start(self) -> None:
+        """Load every backend; one that cannot load is skipped (breaker open), never fatal."""
+        for member in self.chain.members:
+            try:
+                await member.backend.start()
+            except LuxaError as err:
+                log.error("llm backend %s unavailable, the chain starts on the next one: %s", member.name, err)
+                _open(member.breaker)
+
+    def stream(self, text: str, conversation: Conversation | None = None,
+               language: str | None = None) -> AsyncIterator[str]:
+        """Cleaned text pieces as they come; close the iterator (or cancel) to stop generation.
+
+        Raises LlmInputError at once for empty, oversized or binary text.
+        """
+        return self._open_turn(text, conversation, language, _Turn())
+
+    async def chat(self, text: str, conversation: Conversation | None = None,
+                   language: str | None = None) -> ChatResult:
+        turn = _Turn()
+        async for _ in self._open_turn(text, conversation, language, turn):
+            pass
+        return turn.result()
+
+    def _open_turn(self, text: str, conversation: Conversation | None, language: str | None,
+                   turn: _Turn) -> AsyncIterator[str]:
+        text = check_user_text(text, self.config.llm.max_input_chars)
+        return self._run_turn(text, conversation or self.conversation, language, turn)
+
+    async def _run_turn(self, text: str, conversation: Conversation, language: str | None,
+                        turn: _Turn) -> AsyncIterator[str]:
+        llm = self.config.llm
+        conversation.add_user(text)
+        request = GenerationRequest(conversation.messages(), llm.max_tokens, llm.temperature, llm.top_p, list(llm.stop))
+        chain = self.chain.stream(lambda backend: self._cleaned(backend, request, turn))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + llm.total_timeout_s
+        finished = False
+        try:
+            while True:
+                try:
+                    backend, piece = await asyncio.wait_for(anext(chain), max(0.0, deadline - loop.time()))
+                except StopAsyncIteration:
+                    break
+                except (TimeoutError, asyncio.TimeoutError):
+                    log.warning("llm answer cut at llm.total_timeout_s=%g s", llm.total_timeout_s)
+                    break
+                except AllBackendsFailed as err:
+                    log.error("%s; answering with the apology", err)
+                    break
+                except BackendError as err:  # failed mid-answer: what was said stays said
+                    log.error("%s", err)
+                    break
+                if turn.first_token_s is None:
+                    turn.first_token_s = time.perf_counter() - turn.started
+                turn.backend = backend
+                turn.pieces.append(piece)
+                yield piece
+            if not turn.pieces:
+                apology = self._apology(language)
+                turn.backend, turn.first_token_s = APOLOGY, time.perf_counter() - turn.started
+                turn.pieces.append(apology)
+                self.chain.metrics.requests.labels(APOLOGY, "ok").inc()
+                yield apology
+            finished = True
+        finally:
+            await chain.aclose()
+            self._finish(turn, conversation, finished)
+
+    async def _cleaned(self, backend: LlmBackend, request: GenerationRequest, turn: _Turn) -> AsyncIterator[str]:
+        """One backend's stream made speakable; empty pieces are skipped so 'first item' means speech."""
+        stats = turn.stats = GenerationStats()
+        cleaner = SpeechCleaner()
+        raw = backend.stream(request, stats)
+        try:
+            async for piece in raw:
+                if text := cleaner.feed(piece):
+                    yield text
+            if tail := cleaner.flush():
+                yield tail
+        finally:
+            await raw.aclose()
+
+    def _finish(self, turn: _Turn, conversation: Conversation, finished: bool) -> None:
+        turn.latency_s = time.perf_counter() - turn.started
+        reply = turn.reply
+        conversation.add_assistant(reply if finished else f"{reply}{CUT_MARK}")
+        if turn.backend != APOLOGY and turn.backend != "none":
+            s = turn.stats
+            self.metrics.observe_turn(turn.backend, turn.first_token_s, turn.latency_s,
+                                      s.tokens_in, s.tokens_out, s.context_tokens)
+
+    def _apology(self, language: str | None) -> str:
+        apologies = self.config.llm.apology
+        code = (language or "en").split("-")[0].split("_")[0].lower()
+        return apologies.get(code) or apologies.get("en") or next(iter(apologies.values()), "")
+
+    async def swap(self, backend_name: str, model: str) -> None:
+        """Load `model` for `backend_name` while it keeps serving; turns after this use the new one."""
+        member = self.chain.member(backend_name)
+        if not isinstance(member.backend, GgufBackend):
+            raise SwapRefused(f"llm backend {backend_name!r} is not a gguf backend; only local models can be hot-swapped")
+        await member.backend.swap(model, self.config.llm.swap_memory_margin)
+        member.breaker.record_success()  # a freshly loaded model starts with a clean record
+
+    def health(self) -> dict:
+        states = self.chain.health()
+        return {
+            "stage": "llm",
+            "backends": {b.name: {**b.health(), "breaker": states[b.name]} for b in self.backends},
+            "history_tokens": self.conversation.history_tokens(),
+        }
+
+    async def close(self) -> None:
+        for backend in self.backends:
+            await backend.close()
+
+
+def _open(breaker: CircuitBreaker) -> None:
+    """Open a breaker at once: a model that cannot load would fail every request anyway."""
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure()
