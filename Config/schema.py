@@ -169,12 +169,6 @@ class MetricsConfig(Section):
 class ServiceConfig(Section):
     watchdog_s: float = Field(30.0, ge=0.0, le=3600.0)
     state_dir: str = "~/.local/state/luxa"
-
-
-class LoggingConfig(Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    format: Literal["auto", "text", "line"] = "auto"
-    file: str | None = None
     name: str = Field("luxa", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     restart_s: float = Field(5.0, gt=0.0, le=3600.0)
     start_limit_interval_s: float = Field(600.0, gt=0.0, le=86400.0)
@@ -182,6 +176,12 @@ class LoggingConfig(Section):
     start_timeout_s: float = Field(180.0, gt=0.0, le=3600.0)
     stop_timeout_s: float = Field(30.0, gt=0.0, le=3600.0)
     system_user: str = Field("luxa", pattern=r"^[a-z_][a-z0-9_-]*$")
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    format: Literal["auto", "text", "line"] = "auto"
+    file: str | None = None
     file_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     file_backups: int = Field(3, ge=0, le=100)
 
