@@ -188,6 +188,8 @@ class LoggingConfig(Section):
 
 class ModelsConfig(Section):
     dir: str = "models"
+    fetch_retries: int = Field(3, ge=0, le=100)
+    fetch_timeout_s: float = Field(30.0, gt=0.0, le=3600.0)
 
 
 class LuxaConfig(Section):

@@ -48,13 +48,16 @@ class FallbackChain(Generic[B]):
             self._watch(m)
 
     def _watch(self, member: ChainMember[B]) -> None:
-        def changed(state: BreakerState, name: str = member.name) -> None:
+        def publish(state: BreakerState, name: str = member.name) -> None:
             self.metrics.breaker.labels(name).set(int(state))
             self.metrics.healthy.labels(name).set(1 if state is BreakerState.CLOSED else 0)
+
+        def changed(state: BreakerState, name: str = member.name) -> None:
+            publish(state)
             log.warning("%s backend %s breaker %s", self.stage, name, state.name.lower())
 
         member.breaker._on_change = changed
-        changed(member.breaker.state)
+        publish(member.breaker.state)  # the initial state is not news: gauges only, no warning
 
     def member(self, name: str) -> ChainMember[B]:
         for m in self.members:

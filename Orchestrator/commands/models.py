@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fetch = sub.add_parser("fetch", help="download a model from the manifest into models/")
     fetch.add_argument("name", help="a name from the manifest (see `models list`)")
     fetch.add_argument("--manifest", default=None, help="manifest YAML (default Config/models_manifest.yaml)")
+    fetch.add_argument("--base-url", default=None,
+                       help="mirror holding <URL>/<NAME>/<file> (default: the manifest's URLs, or $LUXA_MODELS_BASE_URL)")
 
 
 def configured_models(cfg) -> list[tuple[str, str, str]]:
@@ -60,4 +62,5 @@ def run(args: argparse.Namespace, ctx) -> int:
         return 0
     from Core import fetch
 
-    return fetch.fetch_by_name(args.name, cfg.models.dir, args.manifest)
+    options = fetch.FetchOptions(cfg.models.fetch_retries, cfg.models.fetch_timeout_s)
+    return fetch.fetch_by_name(args.name, cfg.models.dir, args.manifest, options, base_url=args.base_url)

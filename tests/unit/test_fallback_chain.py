@@ -175,3 +175,11 @@ async def test_closing_a_stream_early_releases_the_half_open_probe():
 async def test_chain_needs_at_least_one_backend():
     with pytest.raises(ValueError):
         FallbackChain("empty", [])
+
+
+async def test_a_new_chain_publishes_closed_breakers_without_warning(caplog):
+    with caplog.at_level("WARNING", logger="Core.fallback"):
+        chain, stage = _chain(FakeBackend(), FakeBackend())
+    assert _metric(stage, "backend_healthy", backend="b1") == 1
+    assert _metric(stage, "breaker_state", backend="b1") == int(BreakerState.CLOSED)
+    assert caplog.records == []
