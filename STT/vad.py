@@ -1,0 +1,164 @@
+"""Voice activity detection and endpointing for the live microphone stream.
+
+webrtcvad costs a few microseconds per frame and rejects most silence; Silero (a few hundred
+microseconds) runs only on frames the gate lets through and decides, because webrtcvad alone
+fires on fans, keyboards and music. The endpointer turns per-frame decisions into utterances.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from Config.schema import VadConfig
+from Core.audio import Audio, float32_to_pcm16
+from STT.silero import SAMPLE_RATE, SileroStream
+
+EventKind = Literal["speech_start", "pause", "resume", "end"]
+
+
+@dataclass(frozen=True)
+class EndpointEvent:
+    kind: EventKind
+    audio: Audio | None  # pause/end: the utterance (pre-roll included); None otherwise
+    t: float  # stream time in seconds when the event was detected (end of the current frame)
+    start_t: float | None = None  # stream time where the utterance (its pre-roll) begins
+
+
+def _check_format(sample_rate: int, frame_ms: int) -> int:
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"VAD runs at {SAMPLE_RATE} Hz (Silero v6), got {sample_rate} Hz")
+    if frame_ms not in (10, 20, 30):
+        raise ValueError(f"VAD frames are 10, 20 or 30 ms (webrtcvad), got {frame_ms} ms")
+    return sample_rate * frame_ms // 1000
+
+
+class SpeechDetector:
+    """Per-frame speech decision for one continuous stream (the endpointer, or barge-in)."""
+
+    def __init__(self, config: VadConfig, sample_rate: int = SAMPLE_RATE, frame_ms: int = 30):
+        import webrtcvad
+
+        self.frame_len = _check_format(sample_rate, frame_ms)
+        self.sample_rate = sample_rate
+        self.threshold = config.silero_threshold
+        self._gate = webrtcvad.Vad(config.webrtc_aggressiveness)
+        self._silero = SileroStream()
+        self._probability = 0.0
+
+    def speech_probability(self, frame: np.ndarray) -> float:
+        """Silero's probability for this frame; 0.0 when the cheap gate already said silence."""
+        frame = np.asarray(frame, dtype=np.float32)
+        if frame.shape != (self.frame_len,):
+            raise ValueError(f"expected a mono frame of {self.frame_len} samples, got shape {frame.shape}")
+        if not self._gate.is_speech(float32_to_pcm16(frame), self.sample_rate):
+            self._silero.skip(frame)
+            self._probability = 0.0
+        else:
+            fresh = self._silero.feed(frame)
+            if fresh is not None:  # a 30 ms frame does not always complete a 32 ms window
+                self._probability = fresh
+        return self._probability
+
+    def is_speech(self, frame: np.ndarray) -> bool:
+        return self.speech_probability(frame) >= self.threshold
+
+    def reset(self) -> None:
+        self._silero.reset()
+        self._probability = 0.0
+
+
+class Endpointer:
+    """Frames in, utterance events out. Not thread-safe: one stream, one caller."""
+
+    def __init__(self, config: VadConfig, sample_rate: int = SAMPLE_RATE, frame_ms: int = 30,
+                 detector: SpeechDetector | None = None):
+        self.config = config
+        self.sample_rate = sample_rate
+        self.frame_s = frame_ms / 1000
+        self.detector = detector or SpeechDetector(config, sample_rate, frame_ms)
+        self._pre_roll_frames = math.ceil(config.pre_roll_ms / frame_ms)
+        self._min_speech_frames = math.ceil(config.min_speech_ms / frame_ms)
+        self._end_silence_frames = math.ceil(config.end_silence_ms / frame_ms)
+        self._max_frames = int(config.max_utterance_s / self.frame_s)
+        # Trailing silence kept in the utterance: as much as the pre-roll, for the same reason
+        # (a soft last syllable is often scored as silence).
+        self._keep_trailing = self._pre_roll_frames
+        self._frames_seen = 0
+        self.last_speech_probability = 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        """Drop any utterance in progress (stream time keeps counting)."""
+        self._pre: deque[np.ndarray] = deque(maxlen=max(self._pre_roll_frames, 1))
+        self._utterance: list[np.ndarray] | None = None
+        self._start_frame = 0
+        self._speech_frames = 0
+        self._silence_run = 0
+        self._started = False
+        self._paused = False
+        self.detector.reset()
+
+    def process(self, frame: np.ndarray) -> list[EndpointEvent]:
+        self.last_speech_probability = self.detector.speech_probability(frame)
+        speech = self.last_speech_probability >= self.detector.threshold
+        frame = np.asarray(frame, dtype=np.float32)
+        self._frames_seen += 1
+        if self._utterance is None:
+            if not speech:
+                if self._pre_roll_frames:
+                    self._pre.append(frame)
+                return []
+            self._open_utterance()
+        self._utterance.append(frame)
+        return self._advance(speech)
+
+    def _open_utterance(self) -> None:
+        self._utterance = list(self._pre)
+        self._start_frame = self._frames_seen - 1 - len(self._pre)
+        self._pre.clear()
+        self._speech_frames = self._silence_run = 0
+        self._started = self._paused = False
+
+    def _advance(self, speech: bool) -> list[EndpointEvent]:
+        events: list[EndpointEvent] = []
+        if speech:
+            self._speech_frames += 1
+            self._silence_run = 0
+            if self._paused:
+                self._paused = False
+                events.append(self._event("resume"))
+        else:
+            self._silence_run += 1
+        if not self._started:
+            if self._speech_frames >= self._min_speech_frames:
+                self._started = True
+                events.append(self._event("speech_start"))
+            elif self._silence_run >= self._end_silence_frames:
+                self._drop_burst()
+            return events
+        if self._silence_run == 1:
+            self._paused = True
+            events.append(self._event("pause", self._audio()))
+        if self._silence_run >= self._end_silence_frames or len(self._utterance) >= self._max_frames:
+            events.append(self._event("end", self._audio()))
+            self._utterance = None
+        return events
+
+    def _drop_burst(self) -> None:
+        """Too little speech (a click, a cough): forget it, but keep its tail as pre-roll."""
+        if self._pre_roll_frames:
+            self._pre.extend(self._utterance[-self._pre_roll_frames:])
+        self._utterance = None
+
+    def _audio(self) -> Audio:
+        trailing = self._silence_run - min(self._silence_run, self._keep_trailing)
+        frames = self._utterance[:len(self._utterance) - trailing]
+        return Audio(np.concatenate(frames), self.sample_rate)
+
+    def _event(self, kind: EventKind, audio: Audio | None = None) -> EndpointEvent:
+        return EndpointEvent(kind, audio, round(self._frames_seen * self.frame_s, 6),
+                             round(self._start_frame * self.frame_s, 6))

@@ -1,0 +1,136 @@
+"""One faster-whisper model as a fallback-chain backend: loaded once, run in its own thread.
+
+Each backend owns a one-thread executor: a request that hangs past its timeout keeps only this
+backend's thread busy (the next requests to it time out too and its breaker opens) instead of
+starving the shared default pool that the other backends and stages rely on.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from Config.schema import SttBackendConfig, SttConfig
+from Core.audio import STT_RATE, Audio
+from Core.errors import BackendError
+from Core.gpu import GpuStatus
+from Core.models import resolve
+from STT.transcript import Decoded
+
+log = logging.getLogger(__name__)
+
+CUDA_FAILURE_MARKERS = ("cuda", "cublas", "cudnn", "out of memory")
+
+
+def decode_options(stt: SttConfig) -> dict[str, Any]:
+    """faster-whisper options that keep decoding from running away (also used by the benchmark
+    and tests as "the same settings" when calling faster-whisper directly)."""
+    return {
+        "beam_size": stt.beam_size,
+        "temperature": list(stt.temperatures),
+        "compression_ratio_threshold": stt.compression_ratio_threshold,
+        "log_prob_threshold": stt.log_prob_threshold,
+        "no_speech_threshold": stt.no_speech_threshold,
+        # Conditioning on earlier windows is how one hallucination turns into a loop.
+        "condition_on_previous_text": False,
+        "vad_filter": False,  # the endpointer already cut the utterance
+    }
+
+
+def resolve_device(requested: str, gpu: GpuStatus) -> str:
+    if requested == "auto":
+        return "cuda" if gpu.on_gpu else "cpu"
+    if requested == "cuda" and not gpu.on_gpu:
+        raise BackendError(f"device cuda requested but no usable GPU ({gpu.reason or 'none found'})")
+    return requested
+
+
+def is_cuda_failure(err: BaseException) -> bool:
+    text = str(err).lower()
+    return any(marker in text for marker in CUDA_FAILURE_MARKERS)
+
+
+class WhisperBackend:
+    def __init__(self, name: str, backend: SttBackendConfig, stt: SttConfig, models_dir: str, gpu: GpuStatus):
+        self.name = name
+        self.config = backend
+        self.stt = stt
+        self.models_dir = models_dir
+        self.gpu = gpu
+        self.device: str | None = None
+        self._model = None
+        self._lock = threading.Lock()  # one request at a time per model; also guards load/free
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stt-{name}")
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    async def load(self) -> None:
+        await self._run(self._ensure_loaded)
+
+    async def warm_up(self) -> None:
+        """Decode half a second of faint noise so the first real request does not pay for
+        CTranslate2's lazy allocations."""
+        noise = np.random.default_rng(0).normal(0.0, 0.01, STT_RATE // 2).astype(np.float32)
+        await self._run(self._decode, noise, "en" if self.stt.language is None else self.stt.language)
+
+    async def transcribe(self, audio: Audio, language: str | None) -> Decoded:
+        return await self._run(self._decode, audio.samples, language)
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        try:
+            # Not through the executor: a hung request would keep close() waiting behind it.
+            await asyncio.wait_for(asyncio.to_thread(self._free), self.config.timeout_s)
+        except TimeoutError:
+            log.warning("STT %s still busy at close: its model goes with the process", self.name)
+
+    async def _run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _ensure_loaded(self):
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    def _load(self):
+        from faster_whisper import WhisperModel  # heavy import, and only after the GPU is pinned
+
+        self.device = resolve_device(self.config.device, self.gpu)
+        info = resolve(self.config.model, "whisper", self.models_dir)
+        log.info("loading STT %s: %s on %s (%s)", self.name, info.path, self.device, self.config.compute_type)
+        try:
+            return WhisperModel(str(info.path), device=self.device, compute_type=self.config.compute_type,
+                                cpu_threads=self.stt.threads, local_files_only=True)
+        except (RuntimeError, ValueError, OSError) as err:
+            raise BackendError(f"cannot load {self.config.model} on {self.device}: {err}") from err
+
+    def _decode(self, samples: np.ndarray, language: str | None) -> Decoded:
+        model = self._ensure_loaded()
+        with self._lock:
+            try:
+                segments, info = model.transcribe(samples, language=language, **decode_options(self.stt))
+                text = " ".join(s.text.strip() for s in segments).strip()
+            except RuntimeError as err:
+                if self.device == "cuda" and is_cuda_failure(err):
+                    self._free_locked()  # a poisoned CUDA context: drop it, reload on the next probe
+                    raise BackendError(f"CUDA failure in {self.name}, model freed: {err}") from err
+                raise
+        return Decoded(text, info.language, float(info.language_probability))
+
+    def _free(self) -> None:
+        with self._lock:
+            self._free_locked()
+
+    def _free_locked(self) -> None:
+        if self._model is not None:
+            log.info("freeing STT model %s", self.name)
+            self._model = None
+            gc.collect()  # CTranslate2 releases device memory when the model object dies
