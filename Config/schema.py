@@ -57,6 +57,10 @@ class SttConfig(Section):
     no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0)
     min_audio_s: float = Field(0.2, ge=0.0, le=5.0)
     max_audio_s: float = Field(60.0, ge=1.0, le=3600.0)
+    silence_dbfs: float = Field(-80.0, ge=-150.0, le=0.0)
+    clipped_warn_fraction: float = Field(0.01, ge=0.0, le=1.0)
+    max_word_repeats: int = Field(8, ge=2, le=1000)
+    max_char_repeats: int = Field(15, ge=2, le=1000)
     backends: dict[str, SttBackendConfig] = Field(
         default_factory=lambda: {
             "whisper_base": SttBackendConfig(model="whisper-base", priority=10),
