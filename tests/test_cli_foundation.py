@@ -75,6 +75,13 @@ def test_models_list_shows_the_four_embedded_models_with_their_package(run_cli):
         assert name in rows and "pip: " in rows[name], result.stdout
 
 
+def test_models_list_offers_the_manifest_models_not_yet_fetched(run_cli, tmp_path: Path):
+    result = run_cli("--set", f"models.dir={tmp_path}", "models", "list")
+    assert result.returncode == 0
+    row = next(line for line in result.stdout.splitlines() if line.startswith("fr_FR-siwis-medium"))
+    assert "not fetched" in row and "models fetch fr_FR-siwis-medium" in row
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -120,6 +127,7 @@ def test_models_fetch_installs_from_a_mirror_and_models_list_shows_its_source(ru
     listed = run_cli("--set", setting, "models", "list")
     row = next(line for line in listed.stdout.splitlines() if line.startswith("xx_XX-test-medium"))
     assert "piper" in row and f"from {url}/xx_XX-test-medium" in row
+    assert "not fetched" not in row
 
     resolved = run_cli("--set", setting, "--set", "tts.voices.fr.piper=xx_XX-test-medium", "models", "prepare")
     assert "ok  tts.voices.fr.piper: xx_XX-test-medium" in resolved.stdout

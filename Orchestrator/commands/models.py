@@ -54,11 +54,18 @@ def run(args: argparse.Namespace, ctx) -> int:
             kind = {"whisper-base": "whisper", "tiny.en": "whisper", "smollm2-135m": "gguf"}.get(name, "piper")
             try:
                 info = models.resolve(name, kind, cfg.models.dir)
-                print(f"{name:<20} {kind:<8} {info.source:<40} {info.path}")
+                print(f"{name:<26} {kind:<8} {info.source:<40} {info.path}")
             except LuxaError:
-                print(f"{name:<20} {kind:<8} {'not installed':<40} (make setup)")
-        for entry in models.installed_extra(cfg.models.dir):
-            print(f"{entry.name:<20} {entry.kind:<8} {entry.source:<40} {entry.path}")
+                print(f"{name:<26} {kind:<8} {'not installed':<40} (make setup)")
+        installed = models.installed_extra(cfg.models.dir)
+        for entry in installed:
+            print(f"{entry.name:<26} {entry.kind:<8} {entry.source:<40} {entry.path}")
+        from Core import fetch
+
+        fetched = {entry.name for entry in installed}
+        for name, entry in fetch.load_manifest().models.items():
+            if name not in fetched:
+                print(f"{name:<26} {entry.kind:<8} {'not fetched':<40} (models fetch {name})")
         return 0
     from Core import fetch
 
