@@ -15,6 +15,7 @@ THINK_OPEN, THINK_CLOSE, FENCE = "<think>", "</think>", "```"
 _OPEN_LINK = re.compile(r"!?\[[^\]\n]*(\](\([^)\s]*)?)?$")
 _LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\s]*\)")
 _BULLET = re.compile(r"(?m)^[ \t]*(?:[-+]|>+)[ \t]+")  # list bullets and quote marks
+_LINE_HEAD = re.compile(r"(?:^|\n)[ \t]*(?:[-+]|>+)?$")  # could still become a bullet
 _MARKUP = re.compile(r"[*`#|]|~~|__|(?<!\w)_|_(?!\w)")
 _EMOJI = re.compile(
     "[\U0001F000-\U0001FAFF\U0001F1E6-\U0001F1FF\u2600-\u27BF\u2B00-\u2BFF\uFE0F\u200D\u20E3]"
@@ -72,6 +73,9 @@ class SpeechCleaner:
     def _ready_length(self, text: str) -> int:
         """How much of `text` can go out now: all but a possible marker or link in progress."""
         held = _partial_marker_length(text)
+        head = _LINE_HEAD.search(text)
+        if head:
+            held = max(held, len(text) - head.start())
         link = _OPEN_LINK.search(text)
         if link and len(text) - link.start() <= self.max_held_chars:
             held = max(held, len(text) - link.start())

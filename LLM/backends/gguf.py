@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
@@ -33,6 +34,7 @@ class LoadedModel:
     llama: Any
     path: Path
     lock: threading.Lock = field(default_factory=threading.Lock)
+    freed: bool = False
     _users: int = 0
     _idle: threading.Condition = field(default_factory=threading.Condition)
 
@@ -51,6 +53,7 @@ class LoadedModel:
             self._idle.wait_for(lambda: self._users == 0)
         with self.lock:
             self.llama.close()
+            self.freed = True
 
 
 def check_memory_for(path: Path, margin: float) -> None:
@@ -142,8 +145,11 @@ class GgufBackend:
         model = self._model
         model.checkout()
         try:
-            async for piece in iterate_in_thread(lambda stop: _generate(model, request, stats, stop)):
-                yield piece
+            # aclosing: leaving an `async for` does not close the inner generator, and only its
+            # closing stops the worker thread.
+            async with aclosing(iterate_in_thread(lambda stop: _generate(model, request, stats, stop))) as pieces:
+                async for piece in pieces:
+                    yield piece
         finally:
             model.checkin()
 
