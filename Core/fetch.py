@@ -137,8 +137,8 @@ def fetch(name: str, entry: ManifestEntry, root: Path, origin: str, options: Fet
 def _fetch_file(spec: ManifestFile, staging: Path, url: str, options: FetchOptions) -> str:
     """Download one file into the staging folder, verify it, return its sha256."""
     final = staging / spec.path
-    if final.is_file():  # verified by an earlier, interrupted run of the same fetch
-        return _sha256(final)
+    if final.is_file():  # left by an earlier, interrupted run; checked again in case the manifest changed
+        return _verify(spec, final)
     final.parent.mkdir(parents=True, exist_ok=True)
     part = final.with_name(final.name + ".part")
     for attempt in range(options.retries + 1):
