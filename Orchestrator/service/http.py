@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import choose_encoder
 
 from Core import metrics
 from Core.errors import LuxaError
@@ -94,7 +94,9 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         return await _respond(writer, 408, b"request timeout\n")
     except asyncio.LimitOverrunError:
         return await _respond(writer, 400, b"request too large\n")
-    parts = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+    request_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parts = request_line.split()
+    headers = dict(_header(line) for line in header_lines if ":" in line)
     if len(parts) != 3 or not parts[2].startswith("HTTP/"):
         return await _respond(writer, 400, b"bad request line\n")
     method, target = parts[0], parts[1].split("?", 1)[0]
@@ -102,11 +104,18 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         return await _respond(writer, 405, b"only GET\n", extra={"Allow": "GET, HEAD"})
     body_only = method == "GET"
     if target == "/metrics":
-        return await _respond(writer, 200, metrics.exposition(), CONTENT_TYPE_LATEST, body_only)
+        # Prometheus asks for OpenMetrics in Accept; curl and browsers get the plain text format
+        encode, content_type = choose_encoder(headers.get("accept", ""))
+        return await _respond(writer, 200, encode(metrics.REGISTRY), content_type, body_only)
     if target == "/health":
         status, body = await _health_body(health)
         return await _respond(writer, status, body, "application/json", body_only)
     await _respond(writer, 404, b"try /metrics or /health\n")
+
+
+def _header(line: str) -> tuple[str, str]:
+    name, _, value = line.partition(":")
+    return name.strip().lower(), value.strip()
 
 
 async def _health_body(health: HealthFn) -> tuple[int, bytes]:
