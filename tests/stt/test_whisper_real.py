@@ -1,0 +1,96 @@
+"""The real default models (whisper-base, tiny.en) on the shared corpus."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from Config.schema import LuxaConfig, SttBackendConfig, SttConfig
+from Core.audio import STT_RATE, Audio, load_audio
+from Core.models import resolve
+from STT import RobustSTTManager
+from STT.hygiene import prepare
+from STT.scoring import word_error_rate
+from STT.whisper_backend import decode_options
+from tests.stt.conftest import CPU
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+# Loose ceilings that only a broken pipeline crosses (measured: en ~0.14, fr ~0.30-0.33).
+WER_CEILING = {"en": 0.30, "fr": 0.50}
+
+
+@pytest.fixture(scope="session")
+def direct_whisper(default_config: LuxaConfig):
+    """faster-whisper called directly, outside LUXA: the baseline the manager must match."""
+    from faster_whisper import WhisperModel
+
+    backend = default_config.stt.backends["whisper_base"]
+    path = resolve(backend.model, "whisper", default_config.models.dir).path
+    return WhisperModel(str(path), device="cpu", compute_type=backend.compute_type,
+                        cpu_threads=default_config.stt.threads, local_files_only=True)
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+async def test_fleurs_wer_of_the_manager_is_no_worse_than_faster_whisper_directly(
+        language, real_stt, direct_whisper, fleurs_clips, default_config):
+    clips = [c for c in fleurs_clips if c.language == language]
+    ours, theirs = [], []
+    for clip in clips:
+        # Both get the same decoded samples, so the comparison measures what the manager adds
+        # (hygiene, chain, filter), not two different Opus decoders.
+        audio = load_audio(clip.path)
+        result = await real_stt.transcribe(audio, language)
+        assert result.backend == "whisper_base" and result.language == language
+        ours.append(result.text)
+        segments, _ = direct_whisper.transcribe(prepare(audio, default_config.stt).samples, language=language,
+                                                **decode_options(default_config.stt))
+        theirs.append(" ".join(s.text.strip() for s in segments))
+    references = [c.reference for c in clips]
+    ours_wer, direct_wer = word_error_rate(references, ours), word_error_rate(references, theirs)
+    print(f"{language}: manager WER {ours_wer:.3f}, direct faster-whisper WER {direct_wer:.3f}")
+    assert ours_wer <= direct_wer
+    assert ours_wer < WER_CEILING[language]
+
+
+async def test_language_is_detected_when_not_given(real_stt, command_clips, corpus_dir):
+    english = await real_stt.transcribe(load_audio(command_clips[0].path))
+    assert english.language == "en"
+    french = await real_stt.transcribe(load_audio(corpus_dir / "commands" / "whats_your_name_french.wav"))
+    assert french.language == "fr" and french.probability > 0.5 and french.text
+
+
+async def test_spoken_commands_are_transcribed_including_a_44k_stereo_file(real_stt, command_clips):
+    for clip in command_clips:
+        result = await real_stt.transcribe(load_audio(clip.path), "en")
+        assert word_error_rate([clip.reference], [result.text]) <= 0.2, result.text
+        assert result.duration_s == pytest.approx(load_audio(clip.path).duration_s, abs=0.01)
+        assert result.latency_s > 0
+
+
+async def test_tiny_en_backend_transcribes_english_commands(real_stt, command_clips, default_config):
+    tiny = real_stt.chain.member("tiny_en").backend
+    clip = command_clips[0]
+    decoded = await tiny.transcribe(prepare(load_audio(clip.path), default_config.stt), None)
+    assert decoded.language == "en"
+    assert word_error_rate([clip.reference], [decoded.text]) <= 0.2, decoded.text
+
+
+async def test_noise_without_speech_yields_no_text(real_stt):
+    noise = np.random.default_rng(11).normal(0, 0.02, 3 * STT_RATE).astype(np.float32)
+    result = await real_stt.transcribe(Audio(noise, STT_RATE), "en")
+    assert result.text == "", result.text
+
+
+async def test_a_missing_model_is_skipped_and_the_next_real_backend_answers(command_clips):
+    backends = {
+        "missing": SttBackendConfig(model="whisper-no-such-size", priority=5),
+        "tiny_en": SttBackendConfig(model="tiny.en", priority=20),
+    }
+    manager = RobustSTTManager(LuxaConfig(stt=SttConfig(backends=backends)), CPU)
+    await manager.start()
+    try:
+        assert manager.health()["missing"]["state"] == "open"
+        result = await manager.transcribe(load_audio(command_clips[0].path), "en")
+        assert result.backend == "tiny_en" and result.text
+    finally:
+        await manager.close()
