@@ -19,6 +19,8 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # --- Debian packages -------------------------------------------------------------------------
 debs=(libportaudio2 espeak-ng)
 [ "$want_test" = 1 ] && debs+=(pulseaudio pulseaudio-utils libasound2-plugins sox)
+# systemd-analyze checks the generated unit; prometheus brings promtool and the server the monitoring tests scrape with
+[ "$want_test" = 1 ] && debs+=(systemd prometheus)
 missing=()
 for pkg in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

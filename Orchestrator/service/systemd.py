@@ -91,7 +91,7 @@ def quote(arg: str | os.PathLike) -> str:
 
 
 def _exec_word(arg: str | os.PathLike) -> str:
-    """ExecStart also expands $VARIABLES."""
+    """ExecStart expands $VARIABLES in the arguments (not in the program path)."""
     return quote(str(arg).replace("$", "$$"))
 
 
@@ -116,7 +116,7 @@ def render_unit(spec: UnitSpec) -> str:
         "[Service]",
         "Type=notify",
         "NotifyAccess=main",
-        "ExecStart=" + " ".join(_exec_word(a) for a in command),
+        "ExecStart=" + " ".join([quote(command[0])] + [_exec_word(a) for a in command[1:]]),
         f"WorkingDirectory={escape_specifiers(spec.repo)}",  # one path: systemd does not unquote it
         *(f"Environment={quote(f'{k}={v}')}" for k, v in SERVICE_ENVIRONMENT.items()),
         f"TimeoutStartSec={_seconds(spec.start_timeout_s)}",
