@@ -23,7 +23,7 @@ from Orchestrator.service.process_metrics import register_process_metrics
 
 log = logging.getLogger(__name__)
 
-HealthFn = Callable[[], "dict | Awaitable[dict]"]
+HealthFn = Callable[[], dict | Awaitable[dict]]
 
 # Protocol limits, not tuning knobs: a scrape request is a few hundred bytes and arrives at once.
 MAX_REQUEST_BYTES = 8192
@@ -34,7 +34,7 @@ REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not All
 
 @dataclass
 class HttpHandle:
-    server: asyncio.base_events.Server
+    server: asyncio.Server
     host: str
 
     @property
@@ -69,7 +69,7 @@ async def start_http(metrics_config, health: HealthFn) -> HttpHandle:
                     "(read-only, no authentication)", host)
     register_process_metrics()
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await _serve_one(reader, writer, health)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -78,13 +78,13 @@ async def start_http(metrics_config, health: HealthFn) -> HttpHandle:
             writer.close()
 
     try:
-        server = await asyncio.start_server(handle, host, port, limit=MAX_REQUEST_BYTES)
+        server = await asyncio.start_server(serve_connection, host, port, limit=MAX_REQUEST_BYTES)
     except OSError as err:
         raise LuxaError(f"cannot serve metrics on {host}:{port}: {err.strerror or err} "
                         f"(set metrics.port or metrics.enabled=false)") from None
-    handle_ = HttpHandle(server, host)
-    log.info("metrics on %s/metrics, health on %s/health", handle_.url, handle_.url)
-    return handle_
+    handle = HttpHandle(server, host)
+    log.info("metrics on %s/metrics, health on %s/health", handle.url, handle.url)
+    return handle
 
 
 async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, health: HealthFn) -> None:
@@ -102,14 +102,14 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     method, target = parts[0], parts[1].split("?", 1)[0]
     if method not in ("GET", "HEAD"):
         return await _respond(writer, 405, b"only GET\n", extra={"Allow": "GET, HEAD"})
-    body_only = method == "GET"
+    send_body = method == "GET"
     if target == "/metrics":
         # Prometheus asks for OpenMetrics in Accept; curl and browsers get the plain text format
         encode, content_type = choose_encoder(headers.get("accept", ""))
-        return await _respond(writer, 200, encode(metrics.REGISTRY), content_type, body_only)
+        return await _respond(writer, 200, encode(metrics.REGISTRY), content_type, send_body)
     if target == "/health":
         status, body = await _health_body(health)
-        return await _respond(writer, status, body, "application/json", body_only)
+        return await _respond(writer, status, body, "application/json", send_body)
     await _respond(writer, 404, b"try /metrics or /health\n")
 
 
