@@ -36,11 +36,16 @@ class LoadedModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
     freed: bool = False
     _users: int = 0
+    _retiring: bool = False
     _idle: threading.Condition = field(default_factory=threading.Condition)
 
-    def checkout(self) -> None:
+    def checkout(self) -> bool:
+        """Count a user; False once free() has begun (the caller takes the model that replaced it)."""
         with self._idle:
+            if self._retiring:
+                return False
             self._users += 1
+            return True
 
     def checkin(self) -> None:
         with self._idle:
@@ -51,6 +56,7 @@ class LoadedModel:
         """Blocking: waits for the turns still using this model, then releases its memory."""
         with self._idle:
             self._idle.wait_for(lambda: self._users == 0)
+            self._retiring = True
         with self.lock:
             self.llama.close()
             self.freed = True
@@ -133,17 +139,28 @@ class GgufBackend:
         log.info("llm backend %s: now serving %s", self.name, path.name)
         return path
 
+    def _checkout_current(self) -> LoadedModel | None:
+        """The serving model, held so that a concurrent swap cannot free it while in use."""
+        while (model := self._model) is not None:
+            if model.checkout():
+                return model
+        return None
+
     def count_tokens(self, text: str) -> int | None:
-        model = self._model
+        model = self._checkout_current()
         if model is None:
             return None
-        return len(model.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        try:
+            return len(model.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        finally:
+            model.checkin()
 
     async def stream(self, request: GenerationRequest, stats: GenerationStats) -> AsyncIterator[str]:
         if self._model is None:
             await self.start()  # a model that failed at start-up is retried when its breaker probes
-        model = self._model
-        model.checkout()
+        model = self._checkout_current()
+        if model is None:
+            raise BackendError(f"llm backend {self.name} was closed")
         try:
             # aclosing: leaving an `async for` does not close the inner generator, and only its
             # closing stops the worker thread.

@@ -175,3 +175,18 @@ async def test_configured_chat_template_overrides_the_gguf_metadata(llm_config):
         assert result.backend == "primary" and "paris" in result.reply.lower()
     finally:
         await manager.close()
+
+
+async def test_a_turn_exports_first_token_rate_tokens_and_context_metrics(real_manager):
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"backend": "primary", **labels}) or 0.0
+
+    firsts, rates = value("luxa_llm_first_token_seconds_count"), value("luxa_llm_tokens_per_second_count")
+    tokens_in, requests = value("luxa_llm_tokens_total", direction="in"), value("luxa_llm_requests_total", outcome="ok")
+    result = await real_manager.chat("Name three colours.", real_manager.new_conversation())
+    assert value("luxa_llm_first_token_seconds_count") == firsts + 1
+    assert value("luxa_llm_tokens_per_second_count") == rates + (1 if result.tokens > 1 else 0)
+    assert value("luxa_llm_tokens_total", direction="in") > tokens_in
+    assert value("luxa_llm_requests_total", outcome="ok") == requests + 1
+    assert value("luxa_llm_context_tokens") > result.tokens
+    assert value("luxa_llm_breaker_state") == 0
