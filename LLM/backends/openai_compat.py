@@ -7,7 +7,6 @@ the fallback chain can count it against this backend's breaker.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from typing import AsyncIterator
 
@@ -17,7 +16,6 @@ from Config.schema import LlmBackendConfig
 from Core.errors import BackendError, ConfigError
 from LLM.backends.base import GenerationRequest, GenerationStats
 
-log = logging.getLogger(__name__)
 DONE = "[DONE]"
 
 

@@ -163,3 +163,25 @@ def test_openai_backend_without_url_is_a_config_error(fake_config):
     fake_config.llm.backends = {"remote": LlmBackendConfig(kind="openai", model="m")}
     with pytest.raises(ConfigError, match="url is required"):
         EnhancedLLMManager(fake_config, CPU)
+
+
+@pytest.mark.parametrize("device, expected_layers", [("cuda", -1), ("cpu", 0)])
+def test_gpu_layers_are_offloaded_only_when_the_guarded_card_is_in_use(fake_config, monkeypatch, tmp_path,
+                                                                       device, expected_layers):
+    import llama_cpp
+
+    from Core.gpu import GpuStatus
+    from LLM.backends.gguf import GgufBackend
+
+    seen: dict = {}
+
+    class RecordingLlama:
+        def __init__(self, **kwargs):
+            seen.update(kwargs)
+
+    monkeypatch.setattr(llama_cpp, "Llama", RecordingLlama)
+    spec = LlmBackendConfig(model="smollm2-135m", n_gpu_layers=-1)
+    backend = GgufBackend("primary", spec, fake_config.llm, fake_config.models.dir, GpuStatus(device, 0))
+    backend._load_blocking(tmp_path / "model.gguf")
+    assert seen["n_gpu_layers"] == expected_layers
+    assert seen["n_threads"] == fake_config.llm.threads and seen["n_ctx"] == fake_config.llm.context_tokens
