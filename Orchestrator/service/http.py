@@ -36,11 +36,7 @@ REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not All
 class HttpHandle:
     server: asyncio.Server
     host: str
-
-    @property
-    def port(self) -> int:
-        """The bound port (the configured one, or the one the OS chose for port 0)."""
-        return self.server.sockets[0].getsockname()[1]
+    port: int  # the bound port: the configured one, or the one the OS chose for port 0
 
     @property
     def url(self) -> str:
@@ -82,7 +78,7 @@ async def start_http(metrics_config, health: HealthFn) -> HttpHandle:
     except OSError as err:
         raise LuxaError(f"cannot serve metrics on {host}:{port}: {err.strerror or err} "
                         f"(set metrics.port or metrics.enabled=false)") from None
-    handle = HttpHandle(server, host)
+    handle = HttpHandle(server, host, server.sockets[0].getsockname()[1])
     log.info("metrics on %s/metrics, health on %s/health", handle.url, handle.url)
     return handle
 

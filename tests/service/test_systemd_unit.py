@@ -163,7 +163,9 @@ def test_install_writes_the_user_unit_then_status_and_uninstall_see_it(run_cli, 
     assert unit.read_text() in result.stdout  # printed, since there is no systemd to enable it
     assert "systemd is not running here" in result.stdout
     assert "systemctl --user daemon-reload && systemctl --user enable --now luxa" in result.stdout
-    assert "loginctl enable-linger" in result.stdout
+    import getpass
+
+    assert ("loginctl enable-linger" in result.stdout) != systemd.linger_enabled(getpass.getuser())
     assert (tmp_path / "state").is_dir()
     assert f"ReadWritePaths=" in unit.read_text() and str(tmp_path / "state") in unit.read_text()
 
@@ -211,3 +213,21 @@ def test_system_install_writes_the_unit_and_names_the_user_to_create(default_con
     out = capsys.readouterr().out
     assert (tmp_path / "luxa.service").read_text() in out
     assert "sudo useradd --system --home-dir /var/lib/luxa --shell /usr/sbin/nologin --groups audio luxa_test_nobody" in out
+
+
+async def test_status_reports_the_daemon_health_when_metrics_are_on(run_cli, tmp_path):
+    import asyncio
+
+    from Config.schema import MetricsConfig
+    from Orchestrator.service.http import start_http
+
+    handle = await start_http(MetricsConfig.model_construct(host="127.0.0.1", port=0), lambda: {"state": "listening"})
+    try:
+        result = await asyncio.to_thread(run_cli, "service", "status", "--set", "metrics.enabled=true",
+                                         "--set", f"metrics.port={handle.port}", env=service_env(tmp_path))
+    finally:
+        await handle.close()
+    assert f"health: listening (http://127.0.0.1:{handle.port}/health)" in result.stdout
+    stopped = run_cli("service", "status", "--set", "metrics.enabled=true",
+                      "--set", f"metrics.port={handle.port}", env=service_env(tmp_path))
+    assert f"health: no answer from http://127.0.0.1:{handle.port}/health" in stopped.stdout
