@@ -19,12 +19,12 @@ from TTS.process import run_engine
 class PiperCliBackend(PiperBackend):
     name = "piper_cli"
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._executable = self.backend_config.executable or _installed_piper()
+
     def executable(self) -> str:
-        """The configured path, else the `piper` script installed beside this Python."""
-        if self.backend_config.executable:
-            return self.backend_config.executable
-        beside = Path(sys.executable).parent / ("piper.exe" if sys.platform == "win32" else "piper")
-        return str(beside) if beside.is_file() else (shutil.which("piper") or str(beside))
+        return self._executable
 
     async def start(self) -> None:
         if not Path(self.executable()).is_file():
@@ -42,3 +42,9 @@ class PiperCliBackend(PiperBackend):
         text = " ".join(request.text.split())
         pcm = await run_engine(argv, (text + "\n").encode("utf-8"))
         return Audio(pcm16_to_float32(pcm[: len(pcm) - len(pcm) % 2]), settings.sample_rate)
+
+
+def _installed_piper() -> str:
+    """The `piper` script installed beside this Python (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).parent / ("piper.exe" if sys.platform == "win32" else "piper")
+    return str(beside) if beside.is_file() else (shutil.which("piper") or str(beside))

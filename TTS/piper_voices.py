@@ -11,6 +11,10 @@ from TTS.base import SpeechRequest, TtsBackend
 
 
 class PiperBackend(TtsBackend):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._paths: dict[str, Path] = {}  # resolving touches the file system: once per voice name
+
     def accepts_voice(self, voice: str) -> bool:
         try:
             self.model_path(voice)
@@ -30,11 +34,16 @@ class PiperBackend(TtsBackend):
         return (self.name, path, request.speed)
 
     def model_path(self, name: str) -> Path:
-        """The voice's .onnx; ModelMissingError when it or its .onnx.json is absent."""
-        path = models.resolve(name, "piper", self.config.models.dir).path
-        if not path.with_name(path.name + ".json").is_file():
-            raise ModelMissingError(f"Piper voice {name!r}: {path.name}.json is missing beside {path}")
-        return path
+        """The voice's .onnx; ModelMissingError when it or its .onnx.json is absent.
+
+        Only successes are remembered, so a voice installed after a failure is found next time.
+        """
+        if name not in self._paths:
+            path = models.resolve(name, "piper", self.config.models.dir).path
+            if not path.with_name(path.name + ".json").is_file():
+                raise ModelMissingError(f"Piper voice {name!r}: {path.name}.json is missing beside {path}")
+            self._paths[name] = path
+        return self._paths[name]
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,11 @@ class SystemVoiceBackend(TtsBackend):
         super().__init__(*args, **kwargs)
         self.engine = _engine()
         self._espeak_voices: frozenset[str] = frozenset()
+        # looked up once: PATH searches cost more than a cache hit is allowed to
+        self._executable = self.backend_config.executable or shutil.which(self.engine) or self.engine
 
     def executable(self) -> str:
-        if self.backend_config.executable:
-            return self.backend_config.executable
-        return shutil.which(self.engine) or self.engine
+        return self._executable
 
     async def start(self) -> None:
         if self.engine == "sapi":
