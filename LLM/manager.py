@@ -79,6 +79,7 @@ class EnhancedLLMManager:
         self.chain: FallbackChain[LlmBackend] = FallbackChain("llm", members, StageMetrics("llm"))
         self.metrics = LlmMetrics()
         self.conversation = self.new_conversation()
+        self.last_result: ChatResult | None = None  # the latest turn's backend and timings, for the orchestrator
 
     def _configured_backends(self) -> list[LlmBackend]:
         llm, built = self.config.llm, []
@@ -191,6 +192,7 @@ class EnhancedLLMManager:
         turn.latency_s = time.perf_counter() - turn.started
         reply = turn.reply
         conversation.add_assistant(reply if finished else f"{reply}{CUT_MARK}")
+        self.last_result = turn.result()
         if turn.backend != APOLOGY and turn.backend != "none":
             s = turn.stats
             self.metrics.observe_turn(turn.backend, turn.first_token_s, turn.latency_s,

@@ -110,7 +110,8 @@ class TurnRunner:
             if first is not None:
                 watch.mark("first_audio", first)
             result.timings_ms.update(watch.marks)
-            result.backends.setdefault("llm", a.llm.last_backend() if hasattr(a.llm, "last_backend") else "")
+            if a.llm.last_result is not None:
+                result.backends.setdefault("llm", a.llm.last_result.backend)
         watch.mark("total")
         result.timings_ms.update(watch.marks)
         if "first_audio" in watch.marks:

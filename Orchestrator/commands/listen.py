@@ -15,26 +15,24 @@ def add_arguments(parser) -> None:
     return None
 
 
-class Session:
-    """Everything the daemon starts, stopped in reverse order on SIGINT/SIGTERM."""
-
-    def __init__(self, args, ctx):
-        self.args = args
-        self.ctx = ctx
-        self.stop = asyncio.Event()
-
-    def install_signals(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, self.stop.set)
-            except (NotImplementedError, RuntimeError):  # Windows: the service stops us instead
-                pass
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGINT/SIGTERM (and SIGBREAK, how the Windows service stops us) end the daemon cleanly."""
+    loop = asyncio.get_running_loop()
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows event loops have no signal handlers
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
 
 
 async def run(args, ctx) -> int:
     from Orchestrator.assistant import Assistant
     from Orchestrator.audio_io import Microphone, NoAudioDevice, Speaker, find_device
+    from Orchestrator.service.http import start_http
+    from Orchestrator.service.notify import SystemdNotifier
 
     cfg = ctx.config
     input_device = args.input_device if getattr(args, "input_device", None) is not None else cfg.audio.input_device
@@ -42,12 +40,19 @@ async def run(args, ctx) -> int:
     text_mode = bool(getattr(args, "text", False))
     if not text_mode:
         find_device(input_device, "input")  # fail fast, before loading models, when there is no mic
-    session = Session(args, ctx)
-    session.install_signals()
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    notifier = SystemdNotifier.from_env(cfg.service.watchdog_s)
+    watchdog = asyncio.create_task(notifier.run_watchdog())
+    notifier.status("loading models")
     assistant = Assistant(cfg, ctx.gpu)
-    await assistant.start()
-    speaker = Speaker(output_device, cfg.audio.playback_latency_s)
+    speaker: Speaker | None = Speaker(output_device, cfg.audio.playback_latency_s)
+    state = {"mode": "text" if text_mode else "voice", "state": "starting"}
+    http = None
     try:
+        await assistant.start()
+        if cfg.metrics.enabled:
+            http = await start_http(cfg.metrics, lambda: {**state, "stages": assistant.health()})
         try:
             speaker.open()
         except NoAudioDevice as err:
@@ -55,20 +60,33 @@ async def run(args, ctx) -> int:
                 raise
             log.warning("%s", err)
             speaker = None
+
+        def on_state(new_state) -> None:
+            state["state"] = new_state.value
+            notifier.status(new_state.value)
+            _show(f"[{new_state.value}]")
+
+        notifier.ready()
         if text_mode:
-            return await _text_loop(assistant, speaker, session.stop)
+            state["state"] = "reading"
+            notifier.status("reading typed questions")
+            return await _text_loop(assistant, speaker, stop)
         from Orchestrator.voice_loop import VoiceLoop
 
         mic = Microphone(input_device, cfg.audio.frame_ms, cfg.audio.reconnect_initial_s, cfg.audio.reconnect_max_s)
-        loop = VoiceLoop(assistant, mic, speaker, show=_show,
-                         on_state=lambda state: _show(f"[{state.value}]"))
+        loop = VoiceLoop(assistant, mic, speaker, show=_show, on_state=on_state)
         _show("LUXA is listening (Ctrl-C to stop)")
-        await _until_stopped(loop.run(session.stop), session.stop)
+        await _until_stopped(loop.run(stop), stop)
         return 0
     finally:
+        notifier.stopping()
+        watchdog.cancel()
+        if http is not None:
+            await http.close()
         if speaker is not None:
             speaker.close()
         await assistant.close()
+        notifier.close()
 
 
 async def _until_stopped(work, stop: asyncio.Event) -> None:
