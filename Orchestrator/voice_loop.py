@@ -20,7 +20,7 @@ from Core.audio import dbfs
 from Core.errors import AudioInputError
 from Core.logs import set_turn_id
 from Orchestrator.turn import Stopwatch, TurnResult, TurnRunner
-from STT.vad import Endpointer
+from STT.vad import Endpointer, SpeechDetector
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class VoiceLoop:
         self.on_state = on_state or (lambda state: None)
         self.runner = TurnRunner(assistant, on_text=lambda piece: None)
         self.endpointer = Endpointer(self.config.vad, 16000, self.config.audio.frame_ms)
+        # its own detector: Silero keeps per-stream state, and barge-in sees frames the endpointer may not
+        self.barge_detector = SpeechDetector(self.config.vad, 16000, self.config.audio.frame_ms)
         self.state = State.LISTENING
         self.turn_ids = itertools.count(1)
         self.turn_task: asyncio.Task | None = None
@@ -94,7 +96,7 @@ class VoiceLoop:
         if mode == "half_duplex" and speaking and dbfs(frame) < self.config.audio.barge_in_loud_dbfs:
             self._barge_ms = 0.0  # without echo cancellation the mic hears our own voice: ignore it
             return False
-        if self.endpointer.is_speech(frame):
+        if self.barge_detector.is_speech(frame):
             self._barge_ms += self.config.audio.frame_ms
         else:
             self._barge_ms = 0.0
