@@ -148,7 +148,7 @@ class Microphone:
 class FileMicrophone:
     """A recording played as if it were a microphone (`turn -i`, benchmarks): same frames, same loop."""
 
-    def __init__(self, audio: Audio, frame_ms: int, trailing_silence_ms: int, realtime: bool = False):
+    def __init__(self, audio: Audio, frame_ms: int, trailing_silence_ms: int, realtime: bool = True):
         self.frame_len = STT_RATE * frame_ms // 1000
         tail = np.zeros(STT_RATE * trailing_silence_ms // 1000, np.float32)
         self.samples = np.concatenate([audio.to_rate(STT_RATE).samples, tail])

@@ -120,7 +120,7 @@ class VoiceLoop:
 
     def _on_event(self, event) -> None:
         if event.kind == "pause":
-            self.speech_end = time.perf_counter() - self.config.audio.frame_ms / 1000.0
+            self.speech_end = time.perf_counter() - self.config.vad.pause_ms / 1000.0
             if self.config.vad.early_stt:
                 # transcribe during the end-of-turn silence; thrown away if the user goes on
                 self._cancel_early()

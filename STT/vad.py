@@ -83,6 +83,8 @@ class Endpointer:
         self._pre_roll_frames = math.ceil(config.pre_roll_ms / frame_ms)
         self._min_speech_frames = math.ceil(config.min_speech_ms / frame_ms)
         self._end_silence_frames = math.ceil(config.end_silence_ms / frame_ms)
+        # real speech has many one-frame gaps: early STT started on each would be thrown away
+        self._pause_frames = min(max(1, math.ceil(config.pause_ms / frame_ms)), self._end_silence_frames)
         self._max_frames = int(config.max_utterance_s / self.frame_s)
         # Trailing silence kept in the utterance: as much as the pre-roll, for the same reason
         # (a soft last syllable is often scored as silence).
@@ -140,7 +142,7 @@ class Endpointer:
             elif self._silence_run >= self._end_silence_frames:
                 self._drop_burst()
             return events
-        if self._silence_run == 1:
+        if self._silence_run == self._pause_frames:
             self._paused = True
             events.append(self._event("pause", self._audio()))
         if self._silence_run >= self._end_silence_frames or len(self._utterance) >= self._max_frames:

@@ -19,8 +19,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-i", "--input", required=True, help="the user's question (WAV, FLAC, Ogg/Opus)")
     parser.add_argument("-o", "--output", required=True, help="where to write the spoken reply (WAV)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--realtime", action="store_true",
-                        help="feed the file at the speed of speech, as a microphone would (early STT overlaps)")
 
 
 async def run(args: argparse.Namespace, ctx) -> int:
@@ -30,7 +28,7 @@ async def run(args: argparse.Namespace, ctx) -> int:
     assistant = Assistant(ctx.config, ctx.gpu)
     await assistant.start()
     try:
-        result, sink = await one_turn(assistant, audio, realtime=args.realtime, name=args.input)
+        result, sink = await one_turn(assistant, audio, name=args.input)
     finally:
         await assistant.close()
     write_wav(args.output, sink.audio())
@@ -43,14 +41,18 @@ async def run(args: argparse.Namespace, ctx) -> int:
     return 0
 
 
-async def one_turn(assistant, audio, realtime: bool = False, name: str = "input"):
-    """(TurnResult, FileSink) of the first question in `audio`."""
+async def one_turn(assistant, audio, name: str = "input"):
+    """(TurnResult, FileSink) of the first question in `audio`, played at the speed of speech.
+
+    Real-time feeding keeps the timings honest: the endpoint wait and the early STT overlap
+    exactly as they do with a microphone.
+    """
     from Orchestrator.audio_io import FileMicrophone
     from Orchestrator.turn import FileSink
     from Orchestrator.voice_loop import VoiceLoop
 
     cfg = assistant.config
-    mic = FileMicrophone(audio, cfg.audio.frame_ms, cfg.vad.end_silence_ms + 300, realtime)
+    mic = FileMicrophone(audio, cfg.audio.frame_ms, cfg.vad.end_silence_ms + 300)
     sink = FileSink()
     loop = VoiceLoop(assistant, mic, sink, show=lambda line: None)
     await loop.run(asyncio.Event())

@@ -11,7 +11,7 @@ from STT.vad import Endpointer, SpeechDetector
 
 FRAME_MS = 30
 FRAME = STT_RATE * FRAME_MS // 1000
-CONFIG = VadConfig(end_silence_ms=300, pre_roll_ms=90, min_speech_ms=150, max_utterance_s=3.0)
+CONFIG = VadConfig(end_silence_ms=300, pre_roll_ms=90, min_speech_ms=150, max_utterance_s=3.0, pause_ms=30)
 
 
 class ScriptedDetector:
@@ -66,6 +66,13 @@ def test_speech_returning_before_end_silence_resumes_the_same_utterance():
     events = feed(scripted(), "S" * 6 + "..." + "S" * 6 + "." * 12)
     assert [e.kind for e in events] == ["speech_start", "pause", "resume", "pause", "end"]
     assert frame_indices(events[-1].audio)[:15] == list(range(15))
+
+
+def test_short_gaps_inside_speech_do_not_count_as_a_pause():
+    debounced = Endpointer(CONFIG.model_copy(update={"pause_ms": 120}), STT_RATE, FRAME_MS, detector=ScriptedDetector())
+    events = feed(debounced, "S" * 6 + "..." + "S" * 6 + "." * 12)
+    assert [e.kind for e in events] == ["speech_start", "pause", "end"]
+    assert frame_indices(events[1].audio)[:15] == list(range(15)), "the pause comes after the real end"
 
 
 def test_an_utterance_is_cut_at_max_utterance_s():
