@@ -22,6 +22,7 @@ class AudioConfig(Section):
     playback_latency_s: float = Field(0.15, ge=0.0, le=2.0)
     reconnect_initial_s: float = Field(0.5, gt=0.0, le=60.0)
     reconnect_max_s: float = Field(5.0, gt=0.0, le=600.0)
+    dead_input_s: float = Field(3.0, ge=0.0, le=600.0)
     barge_in: Literal["half_duplex", "headset", "off"] = "half_duplex"
     barge_in_min_ms: int = Field(250, ge=30, le=3000)
     barge_in_loud_dbfs: float = Field(-12.0, ge=-60.0, le=0.0)
@@ -82,15 +83,15 @@ class LlmBackendConfig(Section):
 
 class LlmConfig(Section):
     system_prompt: str = (
-        "You are LUXA, a helpful voice assistant running entirely on this computer. "
-        "Answer briefly in one to three short sentences, for speech: no markdown, no lists, "
-        "no emoji. Answer in the user's language."
+        "You are LUXA, a helpful voice assistant. Keep answers short: one or two sentences, "
+        "plain text, no markdown."
     )
     context_tokens: int = Field(2048, ge=256, le=131072)
     history_token_budget: int = Field(1024, ge=64, le=131072)
     max_tokens: int = Field(120, ge=1, le=8192)
     temperature: float = Field(0.3, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
+    repeat_penalty: float = Field(1.1, ge=1.0, le=2.0)
     stop: list[str] = Field(default_factory=lambda: ["<|im_end|>", "\nUser:"])
     first_token_timeout_s: float = Field(10.0, gt=0.0, le=600.0)
     total_timeout_s: float = Field(30.0, gt=0.0, le=3600.0)

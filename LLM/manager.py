@@ -138,7 +138,8 @@ class EnhancedLLMManager:
                         turn: _Turn) -> AsyncIterator[str]:
         llm = self.config.llm
         conversation.add_user(text)
-        request = GenerationRequest(conversation.messages(), llm.max_tokens, llm.temperature, llm.top_p, list(llm.stop))
+        request = GenerationRequest(conversation.messages(), llm.max_tokens, llm.temperature, llm.top_p, list(llm.stop),
+                                    llm.repeat_penalty)
         chain = self.chain.stream(lambda backend: self._cleaned(backend, request, turn))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + llm.total_timeout_s

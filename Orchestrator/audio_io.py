@@ -60,12 +60,13 @@ class Microphone:
     """Yields 16 kHz float32 frames of `frame_ms`; reopens the device with back-off when it fails."""
 
     def __init__(self, device: int | str | None, frame_ms: int, initial_backoff_s: float, max_backoff_s: float,
-                 stall_s: float = 2.0):
+                 dead_after_s: float = 0.0, stall_s: float = 2.0):
         self.device_spec = device
         self.frame_len = STT_RATE * frame_ms // 1000
         self.initial_backoff_s = initial_backoff_s
         self.max_backoff_s = max_backoff_s
         self.stall_s = stall_s
+        self.dead_after_s = dead_after_s
         self.lost_count = 0
         self._queue: asyncio.Queue[np.ndarray] = asyncio.Queue(maxsize=500)
         self._stream = None
@@ -125,6 +126,7 @@ class Microphone:
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
             backoff = self.initial_backoff_s
+            zeros = 0.0
             try:
                 while not stop.is_set():
                     try:
@@ -132,6 +134,11 @@ class Microphone:
                     except asyncio.TimeoutError:
                         # PortAudio often reports a vanished device only by going quiet
                         raise ConnectionError(f"no audio from the microphone for {self.stall_s:g} s") from None
+                    zeros = zeros + len(block) / rate if not block.any() else 0.0
+                    if self.dead_after_s and zeros >= self.dead_after_s:
+                        # a real microphone always has a noise floor; when its device vanishes,
+                        # PulseAudio quietly moves the stream to another source, often a silent one
+                        raise ConnectionError(f"only digital silence for {self.dead_after_s:g} s")
                     block = resample(block, rate, STT_RATE) if rate != STT_RATE else block
                     pending = np.concatenate([pending, block])
                     while len(pending) >= self.frame_len:
@@ -249,9 +256,23 @@ class Speaker:
         await asyncio.sleep(self.latency_s)  # what is in the device buffer still has to come out
 
     def stop(self) -> None:
+        """Barge-in: drop what is queued and what already sits in the device buffer."""
         with self._lock:
+            was_playing = bool(self._queue)
             self._queue.clear()
             self._idle.set()
+        if was_playing and self._stream is not None:
+            # abort discards the buffered output_latency worth of audio; off the loop, it may block
+            threading.Thread(target=self._flush_device, name="speaker-flush", daemon=True).start()
+
+    def _flush_device(self) -> None:
+        stream = self._stream
+        try:
+            if stream is not None:
+                stream.abort()
+                stream.start()
+        except Exception:  # the device may be going away; the next open will tell
+            log.debug("flushing the output stream failed", exc_info=True)
 
     @property
     def speaking(self) -> bool:

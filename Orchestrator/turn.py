@@ -92,8 +92,9 @@ class TurnRunner:
                 if spoken.audio is not None and spoken.audio.samples.size:
                     sink.play(spoken.audio, chunk)
 
+        stages = [asyncio.ensure_future(produce()), asyncio.ensure_future(speak())]
         try:
-            await asyncio.gather(produce(), speak())
+            await asyncio.gather(*stages)
             await sink.drain()
             result.heard = sink.heard()
         except asyncio.CancelledError:
@@ -104,6 +105,10 @@ class TurnRunner:
             TURNS.labels("interrupted").inc()
             raise
         finally:
+            for stage in stages:
+                stage.cancel()
+            # the producer must be out of the stream before it can be closed
+            await asyncio.gather(*stages, return_exceptions=True)
             await stream.aclose()
             result.reply = "".join(reply).strip()
             first = sink.first_sample_time()

@@ -2,8 +2,10 @@
 # A private PulseAudio server with a virtual microphone and speaker, for real end-to-end tests.
 #   scripts/virtual_audio.sh start DIR   start it; prints the environment to export (eval it)
 #   scripts/virtual_audio.sh stop DIR    stop it
-# Devices: play into `vmic_feed` and the app records `vmic`; the app plays to `vspeaker` and the
-# test records `vspeaker.monitor`. PortAudio (ALSA only on Debian) reaches them through ALSA's
+# Devices: play into `vmic_feed` and the app records `vmic` (ALSA name of `vmic_feed.monitor`);
+# the app plays to `vspeaker` and the test records `vspeaker.monitor`. The mic is a null sink's
+# monitor rather than a remap-source: unloading and reloading a remap-source leaves PulseAudio 16
+# replaying stale buffers, while a null sink comes back clean (tests unplug the mic that way). PortAudio (ALSA only on Debian) reaches them through ALSA's
 # pulse plugin, configured by an asoundrc under DIR.
 set -euo pipefail
 action=${1:?usage: virtual_audio.sh start|stop DIR}
@@ -25,18 +27,18 @@ cat > "$dir/luxa.pa" <<EOF
 load-module module-native-protocol-unix auth-anonymous=1 socket=$dir/native
 load-module module-null-sink sink_name=vspeaker rate=16000 channels=1
 load-module module-null-sink sink_name=vmic_feed rate=16000 channels=1
-load-module module-remap-source source_name=vmic master=vmic_feed.monitor
 load-module module-null-source source_name=silence rate=16000 channels=1
+set-default-sink vspeaker
+set-default-source vmic_feed.monitor
+# defaults first: PulseAudio 16 moves existing streams to a new default source, loopbacks included
 load-module module-loopback source=silence sink=vspeaker latency_msec=200
 load-module module-loopback source=silence sink=vmic_feed latency_msec=200
-set-default-sink vspeaker
-set-default-source vmic
 EOF
 cat > "$XDG_CONFIG_HOME/alsa/asoundrc" <<'EOF'
 pcm.!default { type pulse; hint { show on; description "default (PulseAudio)" } }
 ctl.!default { type pulse }
 pcm.vspeaker { type pulse; device "vspeaker"; hint { show on; description "virtual speaker" } }
-pcm.vmic { type pulse; device "vmic"; hint { show on; description "virtual microphone" } }
+pcm.vmic { type pulse; device "vmic_feed.monitor"; hint { show on; description "virtual microphone" } }
 pcm.vmic_feed { type pulse; device "vmic_feed"; hint { show on; description "virtual microphone feed" } }
 pcm.vspeaker_monitor { type pulse; device "vspeaker.monitor"; hint { show on; description "what the speaker played" } }
 EOF

@@ -12,6 +12,7 @@ class GenerationRequest:
     temperature: float
     top_p: float
     stop: list[str] = field(default_factory=list)
+    repeat_penalty: float = 1.0
 
 
 @dataclass

@@ -196,6 +196,7 @@ def _generate(model: LoadedModel, request: GenerationRequest, stats: GenerationS
             temperature=request.temperature,
             top_p=request.top_p,
             stop=request.stop,
+            repeat_penalty=request.repeat_penalty,
             stream=True,
         )
         try:

@@ -73,7 +73,8 @@ async def run(args, ctx) -> int:
             return await _text_loop(assistant, speaker, stop)
         from Orchestrator.voice_loop import VoiceLoop
 
-        mic = Microphone(input_device, cfg.audio.frame_ms, cfg.audio.reconnect_initial_s, cfg.audio.reconnect_max_s)
+        mic = Microphone(input_device, cfg.audio.frame_ms, cfg.audio.reconnect_initial_s, cfg.audio.reconnect_max_s,
+                         cfg.audio.dead_input_s)
         loop = VoiceLoop(assistant, mic, speaker, show=_show, on_state=on_state)
         _show("LUXA is listening (Ctrl-C to stop)")
         await _until_stopped(loop.run(stop), stop)

@@ -30,7 +30,33 @@ class VirtualAudio:
             name, _, value = line.removeprefix("export ").partition("=")
             self.env[name] = value.strip("'\"")
 
+    def start_noise_floor(self, dbfs: float = -60.0) -> None:
+        """A faint hiss into the virtual mic, as every real microphone has (never exact zeros)."""
+        self._noise = subprocess.Popen(["pacat", "--playback", "--device=vmic_feed", "--raw", "--format=s16le",
+                                        "--rate=16000", "--channels=1"], stdin=subprocess.PIPE, env=self.env)
+        level = 32768 * 10 ** (dbfs / 20) * np.sqrt(3)  # uniform noise with that RMS
+
+        noise = self._noise
+
+        def feed() -> None:
+            rng = np.random.default_rng(0)
+            try:
+                while noise.poll() is None:
+                    noise.stdin.write(rng.uniform(-level, level, 1600).astype(np.int16).tobytes())
+                    time.sleep(0.09)  # a little faster than real time: pacat buffers the rest
+            except (BrokenPipeError, ValueError, OSError):
+                pass
+
+        threading.Thread(target=feed, daemon=True).start()
+
+    def stop_noise_floor(self) -> None:
+        noise, self._noise = getattr(self, "_noise", None), None
+        if noise is not None:
+            noise.kill()
+            noise.wait(timeout=10)
+
     def close(self) -> None:
+        self.stop_noise_floor()
         subprocess.run(["bash", str(REPO_ROOT / "scripts" / "virtual_audio.sh"), "stop", str(self.folder)],
                        env=self.env, capture_output=True, timeout=30)
 
@@ -45,12 +71,16 @@ class VirtualAudio:
         return Recording(self, path, device)
 
     def unplug_mic(self) -> None:
+        """Unload the microphone's module (its keep-alive loopback goes with it)."""
+        self.stop_noise_floor()  # a stream left behind would be moved to the speaker
         for line in self.pactl("list", "short", "modules").splitlines():
-            if "module-remap-source" in line:
+            if "module-null-sink" in line and "sink_name=vmic_feed" in line:
                 self.pactl("unload-module", line.split()[0])
 
     def plug_mic(self) -> None:
-        self.pactl("load-module", "module-remap-source", "source_name=vmic", "master=vmic_feed.monitor")
+        self.pactl("load-module", "module-null-sink", "sink_name=vmic_feed", "rate=16000", "channels=1")
+        self.pactl("load-module", "module-loopback", "source=silence", "sink=vmic_feed", "latency_msec=200")
+        self.start_noise_floor()
 
 
 class Recording:
@@ -123,6 +153,20 @@ def first_loud(samples: np.ndarray, rate: int = 16000, level: float = 0.02, afte
         chunk = samples[i * win:(i + 1) * win]
         if float(np.sqrt(np.mean(chunk ** 2))) > level:
             return i * win / rate
+    return None
+
+
+def first_quiet_stretch(samples: np.ndarray, after_s: float, min_s: float, rate: int = 16000,
+                        level: float = 0.003) -> float | None:
+    """Start (s) of the first run of at least `min_s` quieter than `level` after `after_s`."""
+    win = rate // 100
+    need = int(min_s * 100)
+    run = 0
+    for i in range(int(after_s * rate) // win, len(samples) // win):
+        quiet = float(np.sqrt(np.mean(samples[i * win:(i + 1) * win] ** 2))) < level
+        run = run + 1 if quiet else 0
+        if run >= need:
+            return (i + 1 - run) * win / rate
     return None
 
 
