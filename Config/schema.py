@@ -172,6 +172,19 @@ class MetricsConfig(Section):
     port: int = Field(9877, ge=1, le=65535)
 
 
+class ApiConfig(Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    key_file: str = "api_key"
+    max_text_chars: int = Field(2000, ge=1, le=1_000_000)
+    max_audio_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    rate_limit_per_minute: int = Field(120, ge=1, le=1_000_000)
+    queue_size: int = Field(4, ge=0, le=1000)
+    max_sessions: int = Field(32, ge=1, le=100_000)
+    cors_origins: list[str] = Field(default_factory=list)
+
+
 class ServiceConfig(Section):
     watchdog_s: float = Field(30.0, ge=0.0, le=3600.0)
     state_dir: str = "~/.local/state/luxa"
@@ -208,6 +221,7 @@ class LuxaConfig(Section):
     circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
     gpu: GpuConfig = Field(default_factory=GpuConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
