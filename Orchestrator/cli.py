@@ -25,6 +25,8 @@ COMMANDS = {
     "turn": "turn",
     "models": "models",
     "service": "service",
+    "serve": "serve",
+    "api-key": "api_key",
 }
 
 

@@ -49,10 +49,15 @@ async def run(args, ctx) -> int:
     speaker: Speaker | None = Speaker(output_device, cfg.audio.playback_latency_s)
     state = {"mode": "text" if text_mode else "voice", "state": "starting"}
     http = None
+    api = None
     try:
         await assistant.start()
         if cfg.metrics.enabled:
             http = await start_http(cfg.metrics, lambda: {**state, "stages": assistant.health()})
+        if cfg.api.enabled:
+            from Orchestrator.api.server import start_api  # imported only when on: FastAPI is not free
+
+            api = await start_api(assistant, cfg, lambda: dict(state))
         try:
             speaker.open()
         except NoAudioDevice as err:
@@ -82,6 +87,8 @@ async def run(args, ctx) -> int:
     finally:
         notifier.stopping()
         watchdog.cancel()
+        if api is not None:
+            await api.close()
         if http is not None:
             await http.close()
         if speaker is not None:

@@ -1,0 +1,81 @@
+"""POST /v1/chat: one LLM turn, as JSON or streamed as server-sent events."""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+from pydantic import BaseModel, ConfigDict, Field
+
+from Orchestrator.api.ids import ID_PATTERN
+from Orchestrator.api.services import Services, services
+from Orchestrator.api.uploads import JSON, content_type
+
+router = APIRouter(prefix="/v1", tags=["chat"])
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1)
+    session_id: str | None = Field(None, pattern=ID_PATTERN,
+                                   description="keep a conversation across calls (its own, never the voice loop's)")
+    language: str | None = Field(None, max_length=16, description="picks the apology's language if every model fails")
+    stream: bool = Field(False, description="stream text/event-stream: 'data: {\"text\": ...}' events, then event 'done'")
+
+
+class ChatReply(BaseModel):
+    reply: str
+    backend: str
+    latency_ms: float
+    first_token_ms: float | None
+    session_id: str | None
+
+
+STREAM_RESPONSE = {200: {"content": {"application/json": {}, "text/event-stream": {}},
+                         "description": "JSON, or server-sent events when stream=true"}}
+
+
+@router.post("/chat", response_model=ChatReply, responses=STREAM_RESPONSE,
+             dependencies=[Depends(content_type(JSON))])
+async def chat(body: ChatRequest, luxa: Services = Depends(services)):
+    luxa.check_text(body.text)
+    llm = luxa.assistant.llm
+    conversation = luxa.sessions.get(body.session_id)
+    if body.stream:
+        slot = await luxa.slot()
+        try:
+            pieces = llm.stream(body.text, conversation, body.language)  # refuses bad text now, as 422
+        except BaseException:
+            slot.release()
+            raise
+        # the background release also covers a client gone before the first event was sent
+        return StreamingResponse(_events(pieces, llm, slot, body.session_id), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store"}, background=BackgroundTask(slot.release))
+    async with luxa.inference():
+        result = await llm.chat(body.text, conversation, body.language)
+    return ChatReply(reply=result.reply, backend=result.backend, latency_ms=_ms(result.latency_s),
+                     first_token_ms=_ms(result.first_token_s), session_id=body.session_id)
+
+
+async def _events(pieces: AsyncIterator[str], llm, slot, session_id: str | None) -> AsyncIterator[str]:
+    """Holds the gate for the whole answer; a client that hangs up closes `pieces` (stops generation)."""
+    started = time.perf_counter()
+    first: float | None = None
+    try:
+        async for piece in pieces:
+            first = first if first is not None else time.perf_counter() - started
+            yield f"data: {json.dumps({'text': piece}, ensure_ascii=False)}\n\n"
+        result = llm.last_result  # set when `pieces` finished, with no await in between: this turn's
+        done = {"reply": result.reply, "backend": result.backend, "latency_ms": _ms(result.latency_s),
+                "first_token_ms": _ms(first), "session_id": session_id}
+        yield f"event: done\ndata: {json.dumps(done, ensure_ascii=False)}\n\n"
+    finally:
+        await pieces.aclose()
+        slot.release()
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000.0, 1)
