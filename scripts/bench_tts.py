@@ -109,10 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
     parser.add_argument("--runs", type=int, default=5, help="runs per backend and text length (default 5)")
+    parser.add_argument("--config", metavar="FILE", default=None)
     parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     try:
-        config = load_config(overrides=args.overrides + ["cache.enabled=true"])
+        config = load_config(args.config, args.overrides + ["cache.enabled=true"])
         gpu.pin(config.gpu.index)
         report = asyncio.run(bench(config, args.runs))
     except LuxaError as err:

@@ -1,0 +1,86 @@
+"""`bench {turn,stt,llm,tts,resources,all}`: the benchmarks in scripts/, behind one command.
+
+Each benchmark is a script with main(argv) -> int and --json (runnable on its own); this command
+passes it the caller's --config/--set, runs it in this process, and gathers what each wrote into
+one report with the machine it ran on (CPU, cores, load average before and after) and the models.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from Core.errors import LuxaError
+
+HELP = "benchmarks: whole turns against baselines, each stage, resources (p50/p95, machine, models)"
+SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
+BENCHES = {"turn": "bench_turn", "stt": "bench_stt", "llm": "bench_llm", "tts": "bench_tts",
+           "resources": "bench_resources"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("what", choices=[*BENCHES, "all"], help="which benchmark; all = every one, one JSON")
+    parser.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller runs (turn: commands + 2 FLEURS clips; tts: 1 run per cell; resources: 10 s idle)")
+
+
+def script_argv(name: str, quick: bool, config_path: str | None, overrides: list[str], out: Path) -> list[str]:
+    argv = ["--json", str(out)]
+    if config_path:
+        argv += ["--config", config_path]
+    for override in overrides:
+        argv += ["--set", override]
+    if quick and name in ("turn", "resources"):
+        argv.append("--quick")
+    if quick and name == "tts":
+        argv += ["--runs", "1"]
+    return argv
+
+
+def load_script(module_name: str):
+    """A script of scripts/ as a module (scripts/ is not a package; it is their import root)."""
+    if str(SCRIPTS_DIR) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS_DIR))
+    spec = importlib.util.spec_from_file_location(module_name, SCRIPTS_DIR / f"{module_name}.py")
+    if spec is None or spec.loader is None:
+        raise LuxaError(f"bench: scripts/{module_name}.py not found")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(args: argparse.Namespace, ctx) -> int:
+    # Not a coroutine: each script runs its own event loop with asyncio.run().
+    common = load_script("bench_common")
+    names = list(BENCHES) if args.what == "all" else [args.what]
+    report: dict = {"machine": common.machine(), "models": common.models(ctx.config), "commands": {}, "results": {},
+                    "seconds": {}, "failed": []}
+    print(common.describe_machine(report["machine"]))
+    print("models: " + "; ".join(f"{k} {v}" for k, v in report["models"].items()), flush=True)
+    with tempfile.TemporaryDirectory(prefix="luxa-bench-") as tmp:
+        for name in names:
+            out = Path(tmp) / f"{name}.json"
+            argv = script_argv(name, args.quick, ctx.config_path, ctx.overrides, out)
+            report["commands"][name] = f"python scripts/{BENCHES[name]}.py " + " ".join(argv[2:])
+            print(f"\n== bench {name} ({report['commands'][name]})", flush=True)
+            started = time.monotonic()
+            code = load_script(BENCHES[name]).main(argv)
+            report["seconds"][name] = round(time.monotonic() - started, 1)
+            if code != 0 or not out.is_file():
+                report["failed"].append(name)
+                continue
+            report["results"][name] = json.loads(out.read_text(encoding="utf-8"))
+    report["machine"]["load_average_end"] = common.load_average()
+    print(f"\nbench {args.what}: {sum(report['seconds'].values()):.0f} s; load average at the end "
+          f"{report['machine']['load_average_end']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"figures: {args.json}")
+    if report["failed"]:
+        raise LuxaError(f"bench: {', '.join(report['failed'])} failed (see above)")
+    return 0

@@ -1,0 +1,393 @@
+#!/usr/bin/env python3
+"""Whole-turn benchmark: end of the user's speech -> first reply audio, its parts, and two baselines.
+
+Two ways in, over the corpus commands and the English FLEURS clips:
+- in-process: Orchestrator.commands.turn.one_turn (the VoiceLoop fed in real time from the file,
+  early STT, streamed reply) on one Assistant loaded once; first audio = the first chunk handed
+  to the sink. On the same endpointed utterances, right after each turn: the sequential
+  pipeline and the raw-engine floor (scripts/bench_floor.py).
+- virtual audio: `run_assistant.py` as a subprocess on a private PulseAudio server (the e2e
+  harness); each clip is played into the virtual microphone while the speaker and the microphone
+  are recorded, and the latency is read off the recordings, next to the daemon's logged timings.
+
+The LLM runs at temperature 0 (greedy) so that LUXA and the baselines speak the same reply.
+
+    python scripts/bench_turn.py [--quick] [--clips N] [--rounds N] [--no-virtual] [--json OUT] [--plot PNG]
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+from Core import gpu  # noqa: E402
+
+gpu.install_import_guard()
+
+from bench_common import default_corpus, describe_machine, load_average, machine, models, percentiles  # noqa: E402
+from Core.errors import AudioInputError, LuxaError  # noqa: E402
+
+BENCH_OVERRIDES = ["llm.temperature=0"]
+MARKS = ("endpoint", "stt", "llm_first_token", "llm_first_sentence", "tts_first_audio", "first_audio", "total")
+# each part of the wait, as the difference of two marks (all marks count from the end of speech)
+PARTS = {
+    "endpoint wait": (None, "endpoint"),
+    "STT (after endpoint)": ("endpoint", "stt"),
+    "LLM first token": ("stt", "llm_first_token"),
+    "LLM first sentence": ("stt", "llm_first_sentence"),
+    "TTS first audio": ("llm_first_sentence", "tts_first_audio"),
+    "playback start": ("tts_first_audio", "first_audio"),
+}
+DEFAULT_PLOT = ROOT / "docs" / "turn_latency.png"
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    language: str
+
+
+def corpus_clips(corpus: Path, quick: bool, limit: int | None) -> list[Clip]:
+    """Spoken commands first (the typical request), then English FLEURS (long read sentences)."""
+    import soundfile
+
+    if not corpus.is_dir():
+        raise LuxaError(f"corpus not found: {corpus} (use --corpus or LUXA_CORPUS)")
+    fleurs = sorted((corpus / "fleurs").glob("fleurs-en-*.ogg"))
+    if quick:
+        fleurs = sorted(fleurs, key=lambda p: soundfile.info(str(p)).duration)[:2]
+    clips = [Clip(p, "fr" if "french" in p.stem else "en") for p in sorted((corpus / "commands").glob("*.wav"))]
+    clips += [Clip(p, "en") for p in fleurs]
+    clips = clips[:limit] if limit else clips
+    if not clips:
+        raise LuxaError(f"no clips under {corpus}/commands or {corpus}/fleurs")
+    return clips
+
+
+def count_sentences(text: str) -> int:
+    from TTS.chunker import SentenceChunker
+
+    chunker = SentenceChunker(first_chunk_max_words=None)
+    return len(chunker.feed(text) + chunker.flush())
+
+
+async def endpointed(config, audio):
+    """The utterance the endpointer hands to STT at the end of the turn (pre-roll included)."""
+    from Orchestrator.audio_io import FileMicrophone
+    from STT.vad import Endpointer
+
+    mic = FileMicrophone(audio, config.audio.frame_ms, config.vad.end_silence_ms + 300, realtime=False)
+    endpointer = Endpointer(config.vad, 16000, config.audio.frame_ms)
+    async for frame in mic.frames(asyncio.Event()):
+        for event in endpointer.process(frame):
+            if event.kind == "end":
+                return event.audio
+    raise AudioInputError("the endpointer heard no end of speech")
+
+
+def prime_llm(assistant) -> None:
+    """Only the system prompt in llama.cpp's prefix cache, as between two real turns (bench_llm)."""
+    from bench_llm import prime
+    from LLM.backends.gguf import GgufBackend
+
+    for backend in assistant.llm.backends:
+        if isinstance(backend, GgufBackend) and backend.loaded:
+            prime(backend.loaded, assistant.config)
+
+
+async def luxa_turn(assistant, audio, name: str) -> dict:
+    from Orchestrator.commands.turn import one_turn
+
+    assistant.llm.conversation = assistant.llm.new_conversation()  # every clip starts a conversation
+    if assistant.tts.cache is not None:
+        assistant.tts.cache.clear()  # a real synthesis, not a replay of an earlier round
+    await asyncio.to_thread(prime_llm, assistant)
+    result, _ = await one_turn(assistant, audio, name=name)
+    return {"transcript": result.transcript, "language": result.language, "reply": result.reply,
+            "sentences": count_sentences(result.reply), "backends": result.backends,
+            "timings_ms": result.timings_ms}
+
+
+async def in_process(config, status, clips: list[Clip], rounds: int) -> dict:
+    from bench_floor import RawEngines, sequential_turn
+    from Core.audio import load_audio
+    from Orchestrator.assistant import Assistant
+
+    assistant = Assistant(config, status)
+    await assistant.start()
+    try:
+        raw = await asyncio.to_thread(RawEngines, config)
+        await asyncio.to_thread(raw.warm_up)
+        await sequential_turn(assistant, await endpointed(config, load_audio(clips[0].path)))  # warm-up
+        rows = []
+        for round_index in range(rounds):
+            for clip in clips:
+                audio = load_audio(clip.path)
+                utterance = await endpointed(config, audio)
+                luxa = await luxa_turn(assistant, audio, clip.path.name)
+                await asyncio.to_thread(prime_llm, assistant)
+                sequential = await sequential_turn(assistant, utterance)
+                floor = await asyncio.to_thread(raw.run, utterance.samples, clip.language)
+                rows.append({"clip": clip.path.name, "round": round_index, "duration_s": round(audio.duration_s, 2),
+                             "luxa": luxa, "sequential": sequential, "floor": floor.as_dict()})
+                print(f"{clip.path.name:34s} LUXA {luxa['timings_ms'].get('first_audio', float('nan')):7.0f} ms"
+                      f"  sequential {sequential['first_audio_ms']:7.0f} ms  floor {floor.first_audio_ms:7.0f} ms"
+                      f"  ({luxa['sentences']} sentence(s))", file=sys.stderr)
+    finally:
+        await assistant.close()
+    return {"load_seconds": {k: round(v, 2) for k, v in assistant.load_seconds.items()}, "turns": rows}
+
+
+def through_virtual_audio(clips: list[Clip], daemon_args: list[str]) -> dict:
+    """Each clip played into the virtual mic of one running daemon; latency read off recordings."""
+    from Core.audio import load_audio, write_wav
+    from tests.e2e.harness import AssistantProcess, VirtualAudio, have_pulseaudio
+
+    if not have_pulseaudio():
+        return {"skipped": "PulseAudio tools missing (bash scripts/setup.sh --test)", "turns": []}
+    with tempfile.TemporaryDirectory(prefix="luxa-bench-") as tmp:
+        work = Path(tmp)
+        audio = VirtualAudio(work / "pulse")
+        audio.start_noise_floor()
+        luxa = None
+        try:
+            started = time.monotonic()
+            luxa = AssistantProcess(audio.env, *daemon_args)
+            luxa.wait_for("LUXA is listening", timeout=300)
+            listening_s = round(time.monotonic() - started, 2)
+            time.sleep(1.0)  # let the microphone stream settle
+            rows = []
+            for i, clip in enumerate(clips):
+                wav = work / f"clip{i}.wav"
+                write_wav(wav, load_audio(clip.path).to_rate(16000))
+                rows.append(_virtual_turn(audio, luxa, clip, wav, work / f"turn{i}"))
+                print(f"{clip.path.name:34s} virtual audio: recorded {rows[-1].get('recorded_first_audio_ms')} ms,"
+                      f" daemon {rows[-1].get('daemon_timings_ms', {}).get('first_audio')} ms", file=sys.stderr)
+        finally:
+            if luxa is not None:
+                try:
+                    luxa.stop(timeout=20)
+                except subprocess.TimeoutExpired:
+                    pass  # killed below
+                finally:
+                    luxa.kill()
+            audio.close()
+    return {"start_to_listening_s": listening_s, "turns": rows}
+
+
+def _virtual_turn(audio, luxa, clip: Clip, wav: Path, prefix: Path) -> dict:
+    from tests.e2e.harness import first_loud, last_loud
+
+    speaker = audio.record(prefix.with_name(prefix.name + "-speaker.wav"))
+    mic = audio.record(prefix.with_name(prefix.name + "-mic.wav"), device="vmic_feed.monitor")
+    time.sleep(0.5)
+    audio.play_into_mic(wav).wait(timeout=60)
+    row: dict = {"clip": clip.path.name}
+    try:
+        reply = luxa.wait_for(r"^luxa: ", timeout=90)
+        timings = luxa.wait_for(r" timings \{", timeout=10)
+        row["reply"] = reply.removeprefix("luxa: ").split("   [first audio")[0]
+        row["daemon_timings_ms"] = ast.literal_eval(timings[timings.index("{"):])
+    except AssertionError as err:  # no answer: counted, not fatal
+        row["error"] = str(err)
+    time.sleep(0.3)
+    played, asked = speaker.stop(), mic.stop()
+    end = last_loud(asked)
+    if end is not None:
+        end += mic.started - speaker.started  # on the speaker recording's timeline
+        first = first_loud(played, after_s=end)
+        if first is not None:
+            row["recorded_first_audio_ms"] = round((first - end) * 1000.0, 1)
+    return row
+
+
+def _parts(timings: list[dict]) -> dict:
+    out = {}
+    for name, (since, until) in PARTS.items():
+        values = [t[until] - (t[since] if since else 0.0) for t in timings if until in t and (not since or since in t)]
+        out[name] = percentiles(values)
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
+
+
+def _ratios(luxa: list[float], baseline: list[float]) -> dict:
+    mine, theirs = percentiles(luxa), percentiles(baseline)
+    return {"p50": _ratio(mine["p50"], theirs["p50"]), "p95": _ratio(mine["p95"], theirs["p95"]), "n": mine["n"]}
+
+
+def summarise(inproc: dict, virtual: dict) -> dict:
+    rows = [r for r in inproc["turns"] if "first_audio" in r["luxa"]["timings_ms"]]
+    luxa = [r["luxa"]["timings_ms"]["first_audio"] for r in rows]
+    sequential = [r["sequential"]["first_audio_ms"] for r in rows]
+    floor = [r["floor"]["first_audio_ms"] for r in rows]
+    multi = [r for r in rows if r["luxa"]["sentences"] >= 2]
+    floor_parts = {k: percentiles([r["floor"][k] for r in rows]) for k in
+                   ("end_silence_ms", "stt_ms", "llm_first_token_ms", "llm_first_sentence_ms", "tts_first_audio_ms")}
+    vrows = [r for r in virtual.get("turns", []) if "daemon_timings_ms" in r]
+    return {
+        "turns": len(inproc["turns"]), "answered": len(rows),
+        "luxa_first_audio_ms": percentiles(luxa),
+        "luxa_marks_ms": {m: percentiles([r["luxa"]["timings_ms"].get(m) for r in rows]) for m in MARKS},
+        "luxa_parts_ms": _parts([r["luxa"]["timings_ms"] for r in rows]),
+        "sequential_first_audio_ms": percentiles(sequential),
+        "floor_first_audio_ms": percentiles(floor),
+        "floor_parts_ms": floor_parts,
+        "ratio_luxa_to_sequential": _ratios(luxa, sequential),
+        "ratio_luxa_to_sequential_multi_sentence": _ratios(
+            [r["luxa"]["timings_ms"]["first_audio"] for r in multi], [r["sequential"]["first_audio_ms"] for r in multi]),
+        "ratio_luxa_to_floor": _ratios(luxa, floor),
+        "virtual": {
+            "turns": len(virtual.get("turns", [])), "answered": len(vrows),
+            "recorded_first_audio_ms": percentiles([r.get("recorded_first_audio_ms") for r in virtual.get("turns", [])]),
+            "daemon_first_audio_ms": percentiles([r["daemon_timings_ms"].get("first_audio") for r in vrows]),
+            "daemon_parts_ms": _parts([r["daemon_timings_ms"] for r in vrows]),
+        },
+    }
+
+
+def print_report(report: dict) -> None:
+    s = report["summary"]
+    print(describe_machine(report["machine"]))
+    print("models: " + "; ".join(f"{k} {v}" for k, v in report["models"].items()))
+    print(f"end of speech -> first reply audio (ms), {s['answered']}/{s['turns']} turns answered in-process, "
+          f"{s['virtual']['answered']}/{s['virtual']['turns']} through virtual audio")
+    print(f"{'':38s}{'p50':>8}{'p95':>8}")
+    rows = [("LUXA in-process", s["luxa_first_audio_ms"]),
+            ("LUXA virtual audio (recorded)", s["virtual"]["recorded_first_audio_ms"]),
+            ("LUXA virtual audio (daemon log)", s["virtual"]["daemon_first_audio_ms"]),
+            ("sequential baseline", s["sequential_first_audio_ms"]),
+            ("raw floor", s["floor_first_audio_ms"])]
+    rows += [(f"  part: {name}", p) for name, p in s["luxa_parts_ms"].items()]
+    rows += [(f"  floor: {name}", p) for name, p in s["floor_parts_ms"].items()]
+    for name, p in rows:
+        print(f"{name:38s}{_fmt(p['p50']):>8}{_fmt(p['p95']):>8}")
+    for label, key in (("LUXA / sequential", "ratio_luxa_to_sequential"),
+                       ("LUXA / sequential, replies of 2+ sentences", "ratio_luxa_to_sequential_multi_sentence"),
+                       ("LUXA / raw floor", "ratio_luxa_to_floor")):
+        r = s[key]
+        print(f"{label}: p50 x{_fmt(r['p50'], 2)}, p95 x{_fmt(r['p95'], 2)} (n={r['n']})")
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def plot(report: dict, path: Path) -> None:
+    """Distribution per path (box: quartiles, whiskers: p5-p95) and the median parts of a turn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    turns = [r for r in report["in_process"]["turns"] if "first_audio" in r["luxa"]["timings_ms"]]
+    series = {
+        "raw floor": [r["floor"]["first_audio_ms"] for r in turns],
+        "sequential": [r["sequential"]["first_audio_ms"] for r in turns],
+        "LUXA, virtual audio\n(recorded)": [r["recorded_first_audio_ms"] for r in report["virtual"].get("turns", [])
+                                             if r.get("recorded_first_audio_ms") is not None],
+        "LUXA, in-process": [r["luxa"]["timings_ms"]["first_audio"] for r in turns],
+    }
+    series = {k: [v / 1000 for v in vs] for k, vs in series.items() if vs}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
+    try:
+        left.boxplot(list(series.values()), orientation="horizontal", whis=(5, 95), showfliers=False)
+    except TypeError:  # matplotlib < 3.10
+        left.boxplot(list(series.values()), vert=False, whis=(5, 95), showfliers=False)
+    for i, values in enumerate(series.values(), start=1):
+        left.scatter(values, [i] * len(values), s=14, alpha=0.6, zorder=3)
+    left.set_yticks(range(1, len(series) + 1), list(series.keys()))
+    for target, label in ((1.2, "p50 target"), (2.0, "p95 target")):
+        left.axvline(target, linestyle="--", color="grey", linewidth=1)
+        left.text(target, len(series) + 0.45, label, fontsize=8, ha="center")
+    left.set_xlim(left=0)
+    left.set_xlabel("end of speech -> first reply audio (s)")
+    parts = report["summary"]["luxa_parts_ms"]
+    names = [n for n in PARTS if n != "LLM first token"]
+    start = 0.0
+    for name in names:
+        width = (parts[name]["p50"] or 0.0) / 1000
+        right.barh(0, width, left=start, label=name)
+        start += width
+    floor = report["summary"]["floor_parts_ms"]
+    start = 0.0
+    for key, name in (("end_silence_ms", "end silence"), ("stt_ms", "STT"), ("llm_first_sentence_ms", "LLM 1st sentence"),
+                      ("tts_first_audio_ms", "TTS 1st audio")):
+        width = (floor[key]["p50"] or 0.0) / 1000
+        right.barh(1, width, left=start, color="lightgrey", edgecolor="black", linewidth=0.5)
+        right.text(start + width / 2, 1, name, ha="center", va="center", fontsize=6, rotation=90)
+        start += width
+    right.set_yticks([0, 1], ["LUXA parts\n(medians)", "raw floor\n(medians)"])
+    right.set_xlabel("s after end of speech")
+    right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
+    m = report["machine"]
+    fig.suptitle(f"LUXA turn latency, {len(turns)} turns - {m['cpu']}, {m['cores']} cores, "
+                 f"load {m['load_average'][0] if m['load_average'] else 'n/a'}", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", metavar="OUT", help="also write every figure and every turn to this file")
+    parser.add_argument("--quick", action="store_true", help="the commands and the 2 shortest English FLEURS clips")
+    parser.add_argument("--clips", type=int, default=None, help="only the first N clips")
+    parser.add_argument("--rounds", type=int, default=1, help="in-process passes over the clips (default 1)")
+    parser.add_argument("--no-virtual", action="store_true", help="skip the run through the virtual audio server")
+    parser.add_argument("--plot", default=str(DEFAULT_PLOT), help="PNG to draw ('' for none)")
+    parser.add_argument("--corpus", default=str(default_corpus()))
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+
+    from Config import load_config
+
+    try:
+        if args.rounds < 1 or (args.clips is not None and args.clips < 1):
+            raise LuxaError("bench_turn: --rounds and --clips must be at least 1")
+        overrides = BENCH_OVERRIDES + args.overrides
+        config = load_config(args.config, overrides)
+        gpu.pin(config.gpu.index)
+        status = gpu.check(config.gpu.index, config.gpu.name_pattern, config.gpu.min_free_mb, config.gpu.on_missing)
+        clips = corpus_clips(Path(args.corpus), args.quick, args.clips)
+        report: dict = {"machine": machine(), "models": models(config), "device": status.device,
+                        "clips": [c.path.name for c in clips],
+                        "settings": {"end_silence_ms": config.vad.end_silence_ms, "pause_ms": config.vad.pause_ms,
+                                     "early_stt": config.vad.early_stt,
+                                     "first_chunk_max_words": config.tts.first_chunk_max_words,
+                                     "overrides": overrides}}
+        report["in_process"] = asyncio.run(in_process(config, status, clips, args.rounds))
+        daemon_args = ([f"--config={args.config}"] if args.config else []) + [a for o in overrides for a in ("--set", o)]
+        report["virtual"] = {"skipped": "--no-virtual", "turns": []} if args.no_virtual else \
+            through_virtual_audio(clips, daemon_args)
+    except (LuxaError, AssertionError, subprocess.TimeoutExpired) as err:  # the harness asserts on a dead daemon
+        print(f"bench_turn: error: {err}", file=sys.stderr)
+        return getattr(err, "exit_code", 1)
+    report["machine"]["load_average_end"] = load_average()
+    report["summary"] = summarise(report["in_process"], report["virtual"])
+    print_report(report)
+    if args.plot:
+        plot(report, Path(args.plot))
+        report["plot"] = args.plot
+        print(f"plot: {args.plot}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
