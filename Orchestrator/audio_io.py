@@ -189,25 +189,29 @@ class Speaker:
         self._idle = threading.Event()
         self._idle.set()
         self._stream = None
+        # PortAudio aborts the process if a stream is closed while another thread restarts it
+        self._stream_lock = threading.Lock()
 
     def open(self) -> None:
         sd = _sd()
         index = find_device(self.device_spec, "output")
         info = sd.query_devices(index if index is not None else sd.default.device[1])
         self.rate = int(info["default_samplerate"])
+        # 40 ms blocks: shorter ones starve (ALSA underruns) while inference threads hold the GIL
         self._stream = sd.OutputStream(device=index, samplerate=self.rate, channels=1, dtype="float32",
-                                       latency=self.latency_s, callback=self._callback)
+                                       latency=self.latency_s, blocksize=self.rate // 25, callback=self._callback)
         self._stream.start()
         log.info("speaker open: %s at %d Hz", info["name"], self.rate)
 
     def close(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception:
-                log.debug("closing the output stream failed", exc_info=True)
+        with self._stream_lock:
+            stream, self._stream = self._stream, None
+            if stream is not None:
+                try:
+                    stream.abort()
+                    stream.close()
+                except Exception:
+                    log.debug("closing the output stream failed", exc_info=True)
 
     def _callback(self, outdata, frames, time_info, status) -> None:
         out = outdata[:, 0]
@@ -266,13 +270,13 @@ class Speaker:
             threading.Thread(target=self._flush_device, name="speaker-flush", daemon=True).start()
 
     def _flush_device(self) -> None:
-        stream = self._stream
-        try:
-            if stream is not None:
-                stream.abort()
-                stream.start()
-        except Exception:  # the device may be going away; the next open will tell
-            log.debug("flushing the output stream failed", exc_info=True)
+        with self._stream_lock:
+            try:
+                if self._stream is not None:
+                    self._stream.abort()
+                    self._stream.start()
+            except Exception:  # the device may be going away; the next open will tell
+                log.debug("flushing the output stream failed", exc_info=True)
 
     @property
     def speaking(self) -> bool:

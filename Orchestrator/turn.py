@@ -62,7 +62,8 @@ class TurnRunner:
         self.assistant = assistant
         self.on_text = on_text or (lambda piece: None)
 
-    async def respond(self, result: TurnResult, sink: Sink, watch: Stopwatch) -> TurnResult:
+    async def respond(self, result: TurnResult, sink: Sink, watch: Stopwatch,
+                      on_first_audio: Callable[[], None] | None = None) -> TurnResult:
         """Speak the reply to result.transcript; cancelling this coroutine is a barge-in."""
         a = self.assistant
         chunks: asyncio.Queue[str | None] = asyncio.Queue()
@@ -85,12 +86,16 @@ class TurnRunner:
             await chunks.put(None)
 
         async def speak() -> None:
+            nonlocal on_first_audio
             while (chunk := await chunks.get()) is not None:
                 spoken = await a.tts.synthesize(chunk, language=result.language)
                 watch.mark("tts_first_audio")
                 result.backends.setdefault("tts", spoken.backend)
                 if spoken.audio is not None and spoken.audio.samples.size:
                     sink.play(spoken.audio, chunk)
+                    if on_first_audio is not None:
+                        on_first_audio()
+                        on_first_audio = None
 
         stages = [asyncio.ensure_future(produce()), asyncio.ensure_future(speak())]
         try:

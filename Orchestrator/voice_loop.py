@@ -159,9 +159,9 @@ class VoiceLoop:
             return
         self.show(f"you: {transcript.text}")
         result = TurnResult(transcript.text, transcript.language, backends={"stt": transcript.backend})
-        self._set_state(State.SPEAKING)
         try:
-            await self.runner.respond(result, self.speaker, watch)
+            await self.runner.respond(result, self.speaker, watch,
+                                      on_first_audio=lambda: self._set_state(State.SPEAKING))
         except asyncio.CancelledError:
             self.show(f"luxa (interrupted): {result.heard}")
             self.results.append(result)

@@ -62,7 +62,7 @@ def test_user_speech_interrupts_the_reply_and_starts_a_new_turn(virtual_audio, q
         time.sleep(0.5)
         virtual_audio.play_into_mic(question).wait(timeout=30)
         luxa.wait_for(r"^\[speaking\]", timeout=90)
-        time.sleep(2.0)  # let the reply play for a while
+        time.sleep(1.0)  # let the reply play for a while
         interrupt_at = time.monotonic() - speaker.started
         virtual_audio.play_into_mic(corpus_dir / "commands" / "living_room_light_en.wav").wait(timeout=30)
         luxa.wait_for(r"^luxa \(interrupted\)", timeout=30)
