@@ -95,7 +95,7 @@ class LlmConfig(Section):
     stop: list[str] = Field(default_factory=lambda: ["<|im_end|>", "\nUser:"])
     first_token_timeout_s: float = Field(10.0, gt=0.0, le=600.0)
     total_timeout_s: float = Field(30.0, gt=0.0, le=3600.0)
-    threads: int = Field(2, ge=1, le=64)
+    threads: int = Field(1, ge=1, le=64)
     chat_template: str | None = None
     max_input_chars: int = Field(4000, ge=1, le=1_000_000)
     swap_memory_margin: float = Field(1.2, ge=1.0, le=10.0)
@@ -125,6 +125,28 @@ class TtsVoiceConfig(Section):
     clone: str | None = None
 
 
+class CloneDefaultVoice(Section):
+    audio: str | None = None  # reference recording; null = no default clone voice
+    text: str | None = None  # what the recording says, word for word
+
+
+class TtsCloneConfig(Section):
+    model_size: Literal["0.6B", "1.7B"] = "0.6B"
+    models: dict[Literal["0.6B", "1.7B"], str] = Field(
+        default_factory=lambda: {"0.6B": "qwen3-tts-12hz-0.6b-base", "1.7B": "qwen3-tts-12hz-1.7b-base"})
+    gpu_memory_fraction: float = Field(0.5, gt=0.0, le=1.0)
+    gpu_dtype: Literal["bfloat16", "float16"] = "bfloat16"
+    default_voice: CloneDefaultVoice = Field(default_factory=CloneDefaultVoice)
+    prompt_store_dir: str = "voices"
+    max_prompts: int = Field(32, ge=1, le=10000)
+    prompt_ttl_s: float | None = Field(30 * 86400.0, gt=0.0)
+    ref_min_s: float = Field(3.0, gt=0.0, le=60.0)
+    ref_max_s: float = Field(30.0, gt=0.0, le=600.0)
+    similarity_check: bool = True
+    similarity_threshold: float = Field(0.7, ge=0.0, le=1.0)
+    max_new_tokens: int = Field(2048, ge=2, le=8192)
+
+
 class TtsConfig(Section):
     speed: float = Field(1.0, ge=0.25, le=4.0)
     max_chars: int = Field(400, ge=20, le=100000)
@@ -146,6 +168,7 @@ class TtsConfig(Section):
             "qwen_clone": TtsBackendConfig(priority=40, enabled=False, timeout_s=60.0),
         }
     )
+    clone: TtsCloneConfig = Field(default_factory=TtsCloneConfig)
 
 
 class CacheConfig(Section):
