@@ -28,6 +28,13 @@ class AudioConfig(Section):
     barge_in_loud_dbfs: float = Field(-12.0, ge=-60.0, le=0.0)
 
 
+class WakeWordConfig(Section):
+    enabled: bool = False
+    model: str = "hey_jarvis"
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    listen_window_s: float = Field(8.0, ge=1.0, le=600.0)
+
+
 class VadConfig(Section):
     webrtc_aggressiveness: int = Field(2, ge=0, le=3)
     silero_threshold: float = Field(0.5, gt=0.0, lt=1.0)
@@ -237,6 +244,7 @@ class ModelsConfig(Section):
 class LuxaConfig(Section):
     audio: AudioConfig = Field(default_factory=AudioConfig)
     vad: VadConfig = Field(default_factory=VadConfig)
+    wake_word: WakeWordConfig = Field(default_factory=WakeWordConfig)
     stt: SttConfig = Field(default_factory=SttConfig)
     llm: LlmConfig = Field(default_factory=LlmConfig)
     tts: TtsConfig = Field(default_factory=TtsConfig)

@@ -58,6 +58,12 @@ class VoiceLoop:
         keep = (self.config.vad.pre_roll_ms + self.config.audio.barge_in_min_ms) // self.config.audio.frame_ms + 1
         self._recent: collections.deque[np.ndarray] = collections.deque(maxlen=keep)
         self.results: list[TurnResult] = []
+        self.wake = None
+        if self.config.wake_word.enabled:
+            from Orchestrator.wake_word import WakeWordGate
+
+            w = self.config.wake_word
+            self.wake = WakeWordGate(w.model, w.threshold, w.listen_window_s)
         self._set_state(State.LISTENING)
 
     def _set_state(self, state: State) -> None:
@@ -71,7 +77,10 @@ class VoiceLoop:
         """Until `stop` is set, or a finite source (a file) runs out and its last turn is answered."""
         try:
             async for frame in self.mic.frames(stop):
-                if self._busy() and not self._hear_while_busy(frame):
+                if self._busy():
+                    if not self._hear_while_busy(frame):
+                        continue
+                elif not self._awake(frame):
                     continue
                 for event in self.endpointer.process(frame):
                     self._on_event(event)
@@ -82,6 +91,15 @@ class VoiceLoop:
                 if task and not task.done():
                     task.cancel()
             self.speaker.stop()
+
+    def _awake(self, frame: np.ndarray) -> bool:
+        """Without a wake word: always. With one: only within the window it opened."""
+        if self.wake is None or self.wake.awake or self.endpointer.in_utterance:
+            return True
+        if self.wake.heard(frame):
+            self.endpointer.reset()
+            self.show("[wake word]")
+        return False
 
     def _busy(self) -> bool:
         return self.turn_task is not None and not self.turn_task.done()
@@ -170,5 +188,7 @@ class VoiceLoop:
             self._set_state(State.LISTENING)
         first = result.timings_ms.get("first_audio")
         self.show(f"luxa: {result.reply}" + (f"   [first audio {first / 1000:.2f} s]" if first else ""))
+        if self.wake is not None:
+            self.wake.keep_awake()  # a follow-up question needs no second wake word
         log.info("%s timings %s", turn_id, result.timings_ms)
         self.results.append(result)

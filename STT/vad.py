@@ -93,6 +93,10 @@ class Endpointer:
         self.last_speech_probability = 0.0
         self.reset()
 
+    @property
+    def in_utterance(self) -> bool:
+        return self._utterance is not None
+
     def reset(self) -> None:
         """Drop any utterance in progress (stream time keeps counting)."""
         self._pre: deque[np.ndarray] = deque(maxlen=max(self._pre_roll_frames, 1))
