@@ -93,6 +93,12 @@ class GgufBackend:
         return self._model
 
     async def start(self) -> None:
+        # Shielded: a probe that loads the model inside the chain's first-token timeout may be
+        # cancelled; the load goes on and installs the model for the next probe instead of
+        # being thrown away (a model slower to load than the timeout would never come back).
+        await asyncio.shield(self._start())
+
+    async def _start(self) -> None:
         async with self._load_lock:
             if self._model is None:
                 self._model = await self._load(self.model)

@@ -1,0 +1,108 @@
+"""What the reliability tests share: resource snapshots, a controllable clock, a clocked assistant.
+
+The managers take an injectable clock for their breakers; the Assistant builds them with the
+real one, so ClockedAssistant passes a FakeClock through. That lets a test say "the cooldown
+has passed" without sleeping through it.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import psutil
+
+from Core.gpu import GpuStatus
+from LLM import EnhancedLLMManager
+from Orchestrator.assistant import Assistant
+from STT import RobustSTTManager
+from TTS import UnifiedTTSManager
+
+CPU = GpuStatus("cpu", 0, reason="reliability tests run on the CPU")
+MB = 2 ** 20
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class ClockedAssistant(Assistant):
+    """The real Assistant, its three managers' breakers driven by `clock`."""
+
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self.stt = RobustSTTManager(self.config, self.gpu, clock=self.clock)
+        self.llm = EnhancedLLMManager(self.config, self.gpu, clock=self.clock)
+        self.tts = UnifiedTTSManager(self.config, self.gpu, clock=self.clock)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a leak would make grow: memory, open files, threads, temporary files."""
+
+    rss_mb: float
+    fds: int
+    threads: int
+    temp_files: int
+
+    def __str__(self) -> str:
+        return f"RSS {self.rss_mb:7.1f} MB  fds {self.fds:3d}  threads {self.threads:3d}  temp files {self.temp_files}"
+
+
+# Allowed drift between the level after warm-up and the end of a soak. Thread pools and the
+# allocator settle during warm-up; what is left is noise of a few MB and at most a worker or two.
+RSS_GROWTH_MAX_MB = 50.0
+FD_DRIFT_MAX = 2
+THREAD_DRIFT_MAX = 2
+
+
+def measure(pid: int, temp_dir: Path) -> Resources:
+    proc = psutil.Process(pid)
+    temp_files = sum(len(files) + len(dirs) for _, dirs, files in os.walk(temp_dir))
+    return Resources(proc.memory_info().rss / MB, proc.num_fds(), proc.num_threads(), temp_files)
+
+
+def assert_flat(warm: Resources, end: Resources) -> None:
+    growth = end.rss_mb - warm.rss_mb
+    assert growth < RSS_GROWTH_MAX_MB, f"RSS grew by {growth:.1f} MB (allowed < {RSS_GROWTH_MAX_MB:g} MB)"
+    assert abs(end.fds - warm.fds) <= FD_DRIFT_MAX, f"open files {warm.fds} -> {end.fds}"
+    assert abs(end.threads - warm.threads) <= THREAD_DRIFT_MAX, f"threads {warm.threads} -> {end.threads}"
+    assert end.temp_files <= warm.temp_files, f"temporary files {warm.temp_files} -> {end.temp_files}"
+
+
+@dataclass
+class TurnLog:
+    """Turns of a soak: who answered, how long each took, the resource samples taken."""
+
+    answered: int = 0
+    asked: int = 0
+    seconds: list[float] = field(default_factory=list)
+    samples: list[tuple[int, Resources]] = field(default_factory=list)
+
+    def report(self, title: str) -> str:
+        times = sorted(self.seconds)
+        p50 = times[len(times) // 2] if times else 0.0
+        lines = [f"{title}: {self.answered}/{self.asked} turns answered; turn wall time p50 {p50:.1f} s, "
+                 f"max {max(times, default=0.0):.1f} s"]
+        lines += [f"  after turn {n:4d}: {r}" for n, r in self.samples]
+        return "\n".join(lines)
+
+
+async def run_with_deadline(coro, seconds: float, what: str):
+    """Hang detection only: generous, never a latency assertion."""
+    try:
+        return await asyncio.wait_for(coro, seconds)
+    except (TimeoutError, asyncio.TimeoutError):
+        raise AssertionError(f"{what} hung for more than {seconds:g} s") from None
