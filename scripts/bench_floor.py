@@ -65,7 +65,8 @@ class RawEngines:
 
     def warm_up(self) -> None:
         """First calls pay lazy allocations; a turn in a running assistant never does."""
-        self.run(np.random.default_rng(0).normal(0.0, 0.01, 8000).astype(np.float32), "en", "Hello there.")
+        self.run(np.random.default_rng(0).normal(0.0, 0.01, 8000).astype(np.float32), "en",
+                 self.config.llm.system_prompt, "Hello there.")
 
     def transcribe(self, samples: np.ndarray, language: str) -> tuple[str, float]:
         start = time.perf_counter()
@@ -73,12 +74,12 @@ class RawEngines:
         text = " ".join(s.text.strip() for s in segments).strip()
         return text, _ms(start)
 
-    def first_sentence(self, text: str) -> tuple[str, float, float]:
+    def first_sentence(self, text: str, system_prompt: str) -> tuple[str, float, float]:
         """(first sentence, ms to first token, ms to the end of the first sentence)."""
         from TTS.chunker import SentenceChunker
 
         llm = self.config.llm
-        messages = [{"role": "system", "content": llm.system_prompt}, {"role": "user", "content": text}]
+        messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": text}]
         chunker = SentenceChunker(first_chunk_max_words=None)  # plain sentence boundaries
         start = time.perf_counter()
         first_token, sentence = None, None
@@ -113,14 +114,14 @@ class RawEngines:
                 close()
         return _ms(start)
 
-    def run(self, samples: np.ndarray, language: str, fallback_text: str = "Hello.") -> FloorSample:
+    def run(self, samples: np.ndarray, language: str, system_prompt: str, fallback_text: str = "Hello.") -> FloorSample:
         text, stt_ms = self.transcribe(samples, language)
-        sentence, token_ms, sentence_ms = self.first_sentence(text or fallback_text)
+        sentence, token_ms, sentence_ms = self.first_sentence(text or fallback_text, system_prompt)
         return FloorSample(text, sentence, stt_ms, token_ms, sentence_ms, self.first_audio(sentence),
                            float(self.config.vad.end_silence_ms))
 
 
-async def sequential_turn(assistant, utterance) -> dict:
+async def sequential_turn(assistant, utterance, conversation) -> dict:
     """Transcribe, then the whole reply, then all of its audio: first audio = all of it ready."""
     if assistant.tts.cache is not None:
         assistant.tts.cache.clear()  # a real synthesis, as for the LUXA turn
@@ -128,8 +129,7 @@ async def sequential_turn(assistant, utterance) -> dict:
     start = time.perf_counter()
     transcript = await assistant.stt.transcribe(utterance)  # detects, as a turn does
     stt_ms = _ms(start)
-    chat = await assistant.llm.chat(transcript.text or "Hello.", assistant.llm.new_conversation(),
-                                    transcript.language)
+    chat = await assistant.llm.chat(transcript.text or "Hello.", conversation, transcript.language)
     llm_ms = _ms(start)
     spoken = await assistant.tts.synthesize(chat.reply, language=transcript.language)
     ready_ms = _ms(start)

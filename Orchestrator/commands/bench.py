@@ -27,9 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
     parser.add_argument("--quick", action="store_true",
                         help="smaller runs (turn: commands + 2 FLEURS clips; tts: 1 run per cell; resources: 10 s idle)")
+    parser.add_argument("--clips", type=int, default=None, metavar="N", help="turn: only the first N clips")
+    parser.add_argument("--plot", metavar="PNG", default=None,
+                        help="turn: where to draw the latency plot (default docs/turn_latency.png)")
 
 
-def script_argv(name: str, quick: bool, config_path: str | None, overrides: list[str], out: Path) -> list[str]:
+def script_argv(name: str, args: argparse.Namespace, config_path: str | None, overrides: list[str],
+                out: Path) -> list[str]:
+    quick = args.quick
     argv = ["--json", str(out)]
     if config_path:
         argv += ["--config", config_path]
@@ -39,6 +44,10 @@ def script_argv(name: str, quick: bool, config_path: str | None, overrides: list
         argv.append("--quick")
     if quick and name == "tts":
         argv += ["--runs", "1"]
+    if name == "turn" and args.clips is not None:
+        argv += ["--clips", str(args.clips)]
+    if name == "turn" and args.plot is not None:
+        argv += ["--plot", args.plot]
     return argv
 
 
@@ -50,6 +59,7 @@ def load_script(module_name: str):
     if spec is None or spec.loader is None:
         raise LuxaError(f"bench: scripts/{module_name}.py not found")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -65,7 +75,7 @@ def run(args: argparse.Namespace, ctx) -> int:
     with tempfile.TemporaryDirectory(prefix="luxa-bench-") as tmp:
         for name in names:
             out = Path(tmp) / f"{name}.json"
-            argv = script_argv(name, args.quick, ctx.config_path, ctx.overrides, out)
+            argv = script_argv(name, args, ctx.config_path, ctx.overrides, out)
             report["commands"][name] = f"python scripts/{BENCHES[name]}.py " + " ".join(argv[2:])
             print(f"\n== bench {name} ({report['commands'][name]})", flush=True)
             started = time.monotonic()

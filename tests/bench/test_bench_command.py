@@ -1,0 +1,61 @@
+"""`run_assistant.py bench`: the smallest whole-turn run reports every figure; bad input is one line.
+
+No figure is compared with a target here: timings on shared CI cores vary too much. What is
+checked is that each path answered and that every figure the docs quote is present.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.harness import have_pulseaudio
+
+MARKS = ("endpoint", "stt", "llm_first_token", "llm_first_sentence", "tts_first_audio", "first_audio", "total")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.e2e
+def test_bench_turn_on_one_clip_reports_luxa_both_baselines_and_the_virtual_audio_run(run_cli, tmp_path):
+    if not have_pulseaudio():
+        pytest.fail("PulseAudio tools missing: run `bash scripts/setup.sh --test`")
+    out, png = tmp_path / "bench.json", tmp_path / "latency.png"
+    done = run_cli("bench", "turn", "--clips", "1", "--json", str(out), "--plot", str(png), timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["failed"] == []
+    assert {"cpu", "cores", "load_average", "load_average_end"} <= set(report["machine"])
+    assert set(report["models"]) == {"stt", "llm", "tts"}
+    turn = report["results"]["turn"]
+    summary = turn["summary"]
+    assert summary["turns"] == summary["answered"] == 1
+    assert summary["virtual"]["turns"] == summary["virtual"]["answered"] == 1
+    assert set(turn["in_process"]["turns"][0]["luxa"]["timings_ms"]) >= set(MARKS)
+    assert "light" in turn["in_process"]["turns"][0]["luxa"]["transcript"].lower()
+    for key in ("luxa_first_audio_ms", "sequential_first_audio_ms", "floor_first_audio_ms"):
+        assert summary[key]["n"] == 1 and summary[key]["p50"] > 0, (key, summary[key])
+    assert summary["virtual"]["recorded_first_audio_ms"]["n"] == 1
+    assert summary["virtual"]["daemon_first_audio_ms"]["n"] == 1
+    assert set(summary["luxa_parts_ms"]) == {"endpoint wait", "STT (after endpoint)", "LLM first token",
+                                             "LLM first sentence", "TTS first audio", "playback start"}
+    for key in ("ratio_luxa_to_sequential", "ratio_luxa_to_floor"):
+        assert summary[key]["p50"] > 0 and summary[key]["p95"] > 0
+    # the floor is a sum that starts with the configured end-of-turn silence
+    floor = turn["in_process"]["turns"][0]["floor"]
+    assert floor["first_audio_ms"] > floor["end_silence_ms"] == turn["settings"]["end_silence_ms"]
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    assert "LUXA / raw floor" in done.stdout
+
+
+def test_bench_without_the_corpus_fails_with_one_line(run_cli, tmp_path):
+    done = run_cli("bench", "turn", env={"LUXA_CORPUS": str(tmp_path / "missing")}, timeout=120)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "corpus not found" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("luxa: error: bench: turn failed")
+
+
+def test_bench_refuses_an_unknown_benchmark(run_cli):
+    done = run_cli("bench", "everything", timeout=60)
+    assert done.returncode == 2
+    assert "invalid choice" in done.stderr
