@@ -83,7 +83,8 @@ def save_device_choice(config_path: str, mic: str | None, speaker: str | None) -
     text = path.read_text(encoding="utf-8")
     for key, value in (("input_device", mic), ("output_device", speaker)):
         rendered = "null" if value is None else yaml.safe_dump(value, default_style='"').strip()
-        text, n = re.subn(rf"^(\s+{key}:)[^#\n]*", lambda m: f"{m.group(1)} {rendered}   ", text, count=1, flags=re.M)
+        text, n = re.subn(rf"^(\s+{key}:)[^#\n]*", lambda m, v=rendered: f"{m.group(1)} {v}   ", text, count=1,
+                          flags=re.M)
         if n == 0:
             raise LuxaError(f"{path} has no audio.{key} line to update")
     path.write_text(text, encoding="utf-8")

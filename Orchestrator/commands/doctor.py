@@ -30,7 +30,7 @@ async def run(args: argparse.Namespace, ctx) -> int:
 
     cfg = ctx.config
     checks = [Check("config", "ok", ctx.config_path or "Config/assistant.yaml (defaults)")]
-    for where, name, path, error in check_configured(cfg):
+    for where, _name, path, error in check_configured(cfg):
         checks.append(Check(f"model {where}", "ok" if error is None else "FAIL", path or error))
     g = ctx.gpu
     checks.append(Check("gpu", "ok" if g.on_gpu else "warn",

@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-import soundfile
 
 from tests.e2e.harness import AssistantProcess, first_loud, first_quiet_stretch, last_loud
 
