@@ -159,6 +159,16 @@ class VoiceLoop:
         self.early = None
 
     async def _turn(self, audio, early: asyncio.Task | None, speech_end: float) -> None:
+        """One turn; whatever goes wrong in it ends that turn, never the loop."""
+        try:
+            await self._answer(audio, early, speech_end)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # the managers' fallbacks should make this rare: keep listening
+            log.error("turn failed: %s: %s", type(err).__name__, err, exc_info=log.isEnabledFor(logging.DEBUG))
+            self._set_state(State.LISTENING)
+
+    async def _answer(self, audio, early: asyncio.Task | None, speech_end: float) -> None:
         turn_id = f"t{next(self.turn_ids)}"
         set_turn_id(turn_id)
         watch = Stopwatch(speech_end)
