@@ -1,7 +1,9 @@
 """POST /v1/chat: one LLM turn, as JSON or streamed as server-sent events."""
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -15,6 +17,7 @@ from Orchestrator.api.services import Services, services
 from Orchestrator.api.uploads import JSON, content_type
 
 router = APIRouter(prefix="/v1", tags=["chat"])
+log = logging.getLogger(__name__)
 
 
 class ChatRequest(BaseModel):
@@ -51,30 +54,70 @@ async def chat(body: ChatRequest, luxa: Services = Depends(services)):
         except BaseException:
             slot.release()
             raise
-        # the background release also covers a client gone before the first event was sent
-        return StreamingResponse(_events(pieces, llm, slot, body.session_id), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store"}, background=BackgroundTask(slot.release))
+        relay = _Relay(llm, pieces, slot)
+        # the background stop also covers a client gone before the first event was sent
+        return StreamingResponse(relay.events(body.session_id), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store"}, background=BackgroundTask(relay.stop))
     async with luxa.inference():
         result = await llm.chat(body.text, conversation, body.language)
     return ChatReply(reply=result.reply, backend=result.backend, latency_ms=_ms(result.latency_s),
                      first_token_ms=_ms(result.first_token_s), session_id=body.session_id)
 
 
-async def _events(pieces: AsyncIterator[str], llm, slot, session_id: str | None) -> AsyncIterator[str]:
-    """Holds the gate for the whole answer; a client that hangs up closes `pieces` (stops generation)."""
-    started = time.perf_counter()
-    first: float | None = None
-    try:
-        async for piece in pieces:
-            first = first if first is not None else time.perf_counter() - started
-            yield f"data: {json.dumps({'text': piece}, ensure_ascii=False)}\n\n"
-        result = llm.last_result  # set when `pieces` finished, with no await in between: this turn's
-        done = {"reply": result.reply, "backend": result.backend, "latency_ms": _ms(result.latency_s),
-                "first_token_ms": _ms(first), "session_id": session_id}
-        yield f"event: done\ndata: {json.dumps(done, ensure_ascii=False)}\n\n"
-    finally:
-        await pieces.aclose()
-        slot.release()
+class _Relay:
+    """The LLM stream runs in a task of its own and hands pieces over through a queue.
+
+    When a client hangs up, Starlette cancels the response through an anyio cancel scope, which
+    cancels again and again until the task ends; fed straight into the LLM's stream that breaks
+    its clean-up. Here the LLM task gets one plain cancel(), as at a barge-in, and keeps the
+    inference slot until generation has really stopped.
+    """
+
+    def __init__(self, llm, pieces: AsyncIterator[str], slot) -> None:
+        self.llm = llm
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.result = None
+        self.started = time.perf_counter()
+        self.first_s: float | None = None
+        self.slot = slot
+        self.stopping = False
+        self.task = asyncio.create_task(self._pump(pieces), name="api-chat-stream")
+        self.task.add_done_callback(self._finished)
+
+    async def _pump(self, pieces: AsyncIterator[str]) -> None:
+        try:
+            async for piece in pieces:
+                if self.first_s is None:
+                    self.first_s = time.perf_counter() - self.started
+                self.queue.put_nowait(piece)
+            self.result = self.llm.last_result  # set as `pieces` ended, no await since: this turn's
+        finally:
+            await pieces.aclose()
+            self.queue.put_nowait(None)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self.slot.release()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("control API: chat stream failed: %s", task.exception())
+
+    def stop(self) -> None:
+        """Cancel once: a second cancel() while the LLM unwinds hits the same clean-up failure."""
+        if not self.stopping:
+            self.stopping = True
+            self.task.cancel()  # a no-op once the answer is complete
+
+    async def events(self, session_id: str | None) -> AsyncIterator[str]:
+        try:
+            while (piece := await self.queue.get()) is not None:
+                yield f"data: {json.dumps({'text': piece}, ensure_ascii=False)}\n\n"
+            if self.result is None:
+                return  # the stream failed: the daemon log says why, the client sees no 'done'
+            done = {"reply": self.result.reply, "backend": self.result.backend,
+                    "latency_ms": _ms(self.result.latency_s), "first_token_ms": _ms(self.first_s),
+                    "session_id": session_id}
+            yield f"event: done\ndata: {json.dumps(done, ensure_ascii=False)}\n\n"
+        finally:
+            self.stop()
 
 
 def _ms(seconds: float | None) -> float | None:

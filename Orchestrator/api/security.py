@@ -65,7 +65,7 @@ def server_key(config: LuxaConfig) -> tuple[str, Path]:
     if key is not None:
         return key, path
     if not is_loopback(config.api.host):
-        raise ConfigError(f"api.host={config.api.host} is reachable from other machines and no API key exists yet: "
+        raise ConfigError(f"config: api.host={config.api.host} is reachable from other machines and no API key exists yet: "
                           f"create it first with `run_assistant.py api-key` (it goes to {path})")
     return create_key(path), path
 

@@ -1,0 +1,108 @@
+"""The daemon under test: `run_assistant.py serve` as a subprocess with the real default models.
+
+One daemon for the whole API session (loading the models costs seconds of CPU); its limits are
+set here so the tests can reach them quickly, and its state folder (the key file) is private.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 240
+LIMITS = {
+    "api.port": "0",
+    "api.rate_limit_per_minute": "100000",  # never reached here: the 429 test starts its own daemon
+    "api.queue_size": "2",
+    "api.max_text_chars": "300",
+    "api.max_audio_bytes": "2000000",
+    "llm.max_tokens": "24",  # short answers keep the chat and fuzz tests quick
+}
+
+
+@dataclass
+class Daemon:
+    proc: subprocess.Popen
+    url: str
+    key: str
+    state_dir: Path
+    lines: list[str]
+
+    def client(self, key: str | None = "", headers: dict[str, str] | None = None, **kwargs) -> httpx.Client:
+        """A client sending `key` (default: the right one; None: no key at all) and `headers`."""
+        key = self.key if key == "" else key
+        sent = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        return httpx.Client(base_url=self.url, headers={**sent, **(headers or {})}, timeout=120.0, **kwargs)
+
+
+def start_daemon(state_dir: Path, *extra: str, limits: dict[str, str] = LIMITS) -> Daemon:
+    sets = [arg for name, value in limits.items() for arg in ("--set", f"{name}={value}")]
+    cmd = [sys.executable, "-u", "run_assistant.py", "--set", f"service.state_dir={state_dir}", *sets, *extra, "serve"]
+    env = {k: v for k, v in os.environ.items() if not (k.startswith("LUXA_") and "__" in k)}
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, bufsize=1)
+    lines: list[str] = []
+    found: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            sys.stderr.write(f"[luxa] {line}")
+            if match := re.search(r"LUXA control API on (http://\S+)", line):
+                found.put(match.group(1))
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            url = found.get(timeout=0.5)
+            return Daemon(proc, url, (state_dir / "api_key").read_text().strip(), state_dir, lines)
+        except queue.Empty:
+            if proc.poll() is not None:
+                time.sleep(0.2)  # let the reader collect the last lines
+                raise AssertionError(f"daemon exited ({proc.returncode}): " + "\n".join(lines[-10:]))
+    stop_daemon(proc)
+    raise AssertionError(f"daemon did not serve within {START_TIMEOUT_S} s")
+
+
+def stop_daemon(proc: subprocess.Popen) -> int:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            return proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory) -> Daemon:
+    running = start_daemon(tmp_path_factory.mktemp("luxa-state"))
+    yield running
+    assert stop_daemon(running.proc) == 0, "the daemon did not stop cleanly on SIGTERM"
+
+
+@pytest.fixture
+def client(daemon: Daemon):
+    with daemon.client() as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def whisper_base():
+    """The real whisper-base in this process, to check what the daemon said independently."""
+    from faster_whisper import WhisperModel
+
+    from Core.models import resolve
+
+    return WhisperModel(str(resolve("whisper-base", "whisper").path), device="cpu", compute_type="int8", cpu_threads=2)
