@@ -1,10 +1,11 @@
 """The Qwen3-TTS voice-clone backend: speaks in a voice given by a few seconds of reference audio.
 
 A voice is a stored prompt (TTS.voice_prompts): the reference is processed once, when the voice
-is created, and every sentence after that only generates. The Base model of the prompt's size
-is loaded on first use, once, and kept (TTS.qwen_engine). A configured default voice is
-prepared in the background at start-up; until it is ready this backend skips requests that
-name no voice (the chain goes on to the emergency), so start-up never waits for it.
+is created, and every sentence after that only generates. Each Base model size is loaded once
+and kept (TTS.qwen_engine): the configured size when the backend starts (only if enabled, never
+at import or for `voices list`), the other size when a voice made with it is first used. A
+configured default voice is prepared in the background after start-up; until it is ready this
+backend skips requests that name no voice, so start-up never waits for it.
 
 With `qwen_tts` not installed the manager leaves this backend out of the chain with one warning.
 """
@@ -24,7 +25,7 @@ from Core.gpu import GpuStatus
 from TTS.base import SpeechRequest, TtsBackend
 from TTS.clone_reference import load_reference
 from TTS.qwen_engine import INSTALL_HINT, QwenCloneEngine, model_folder
-from TTS.voice_prompts import VoicePrompt, VoicePromptStore
+from TTS.voice_prompts import VoicePrompt, VoicePromptError, VoicePromptStore
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,20 @@ def prompt_store(config: LuxaConfig) -> VoicePromptStore:
 
 
 def enable_for_voice(config: LuxaConfig, voice: str | None) -> LuxaConfig:
-    """Naming a stored clone voice (`say --voice ID`) turns the backend on for that run: asking for
-    the voice is consent enough, and tts.backends.qwen_clone.enabled stays false by default."""
+    """Naming a stored clone voice (`say --voice ID`) turns the backend on for that run, with the
+    model size the voice was made with: asking for the voice is consent enough, and
+    tts.backends.qwen_clone.enabled stays false by default."""
     backend = config.tts.backends.get("qwen_clone")
-    if not voice or backend is None or backend.enabled or not prompt_store(config).exists(voice):
+    store = prompt_store(config)
+    if not voice or backend is None or not store.exists(voice):
         return config
+    try:
+        size = store.get(voice)[0].model_size  # start() then loads the model this voice was made with
+    except VoicePromptError:
+        return config  # expired: the chain reports it
     backends = {**config.tts.backends, "qwen_clone": backend.model_copy(update={"enabled": True})}
-    return config.model_copy(update={"tts": config.tts.model_copy(update={"backends": backends})})
+    clone = config.tts.clone.model_copy(update={"model_size": size})
+    return config.model_copy(update={"tts": config.tts.model_copy(update={"backends": backends, "clone": clone})})
 
 
 class QwenCloneBackend(TtsBackend):
@@ -66,6 +74,9 @@ class QwenCloneBackend(TtsBackend):
         return None
 
     async def start(self) -> None:
+        """Load the configured size now (outside any per-sentence timeout: importing torch and
+        loading weights takes seconds), then prepare the default voice in the background."""
+        await asyncio.to_thread(self.engine, self.clone.model_size)
         default = self.clone.default_voice
         if default.audio and default.text:
             self._default_task = asyncio.create_task(self._prepare_default(default.audio, default.text))

@@ -6,6 +6,8 @@ the model's lock: callers put it on a worker thread (asyncio.to_thread).
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import threading
 import time
@@ -47,13 +49,19 @@ def model_folder(clone: TtsCloneConfig, size: str, configured_models_dir: str) -
 
 
 def import_qwen_tts() -> Any:
+    printed = io.StringIO()
     try:
-        from qwen_tts import Qwen3TTSModel
+        # qwen-tts prints a flash-attn notice on stdout at import; stdout belongs to the command
+        # (`voices create` prints only the id there), and the notice concerns a tokenizer not used here
+        with contextlib.redirect_stdout(printed):
+            from qwen_tts import Qwen3TTSModel
     except ImportError as err:
         raise BackendError(f"qwen-tts is not installed ({err}); {INSTALL_HINT}") from None
     except OSError as err:  # torchaudio's CUDA build beside the CPU torch fails here
         first = (str(err).splitlines() or [type(err).__name__])[0]
         raise BackendError(f"qwen-tts cannot load its dependencies ({first[:160]}); {INSTALL_HINT}") from None
+    if printed.getvalue().strip():
+        log.debug("qwen-tts at import: %s", " ".join(printed.getvalue().split()))
     return Qwen3TTSModel
 
 
@@ -85,6 +93,8 @@ class QwenCloneEngine:
             raise BackendError(f"cannot load Qwen3-TTS from {self.folder}: {first[:200]}") from None
         if getattr(model.model, "tts_model_type", None) != "base":
             raise BackendError(f"{self.folder} is not a Qwen3-TTS Base model: only Base models clone voices")
+        # what transformers would pick anyway, set once so it does not log a warning per sentence
+        model.model.talker.generation_config.pad_token_id = model.model.config.talker_config.codec_eos_token_id
         log.info("Qwen3-TTS %s loaded from %s on %s in %.1f s", self.size, self.folder,
                  options["device_map"], time.perf_counter() - started)
         return model

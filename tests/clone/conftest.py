@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from Config import LuxaConfig, load_config
+from Config.schema import TtsConfig
 from Core.audio import Audio, load_audio
 from Core.gpu import GpuStatus
 
@@ -46,7 +47,8 @@ def clone_settings(tiny_model: Path, tmp_path: Path) -> dict:
     """A partial config (YAML-shaped) running qwen_clone on the tiny model, prompts in tmp."""
     return {
         "tts": {
-            "backends": {"qwen_clone": {"enabled": True}},
+            "backends": {**{name: backend.model_dump() for name, backend in TtsConfig().backends.items()},
+                         "qwen_clone": {**TtsConfig().backends["qwen_clone"].model_dump(), "enabled": True}},
             "clone": {"models": {"0.6B": str(tiny_model)}, "prompt_store_dir": str(tmp_path / "voices"),
                       "max_new_tokens": MAX_NEW_TOKENS},
         },
