@@ -25,6 +25,8 @@ debs=(libportaudio2 espeak-ng)
 [ "$want_test" = 1 ] && debs+=(pulseaudio pulseaudio-utils libasound2-plugins sox)
 # systemd-analyze checks the generated unit; prometheus brings promtool and the server the monitoring tests scrape with
 [ "$want_test" = 1 ] && debs+=(systemd prometheus)
+# ip brings loopback up in the network namespace of the offline test (unshare -n)
+[ "$want_test" = 1 ] && debs+=(iproute2)
 missing=()
 for pkg in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

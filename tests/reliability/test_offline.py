@@ -64,6 +64,17 @@ def test_the_namespace_blocks_every_host_but_loopback(repo_root):
     assert proc.stdout.count("blocked") == 2 and "loopback works" in proc.stdout, proc.stdout
 
 
+def test_the_audit_hook_records_an_attempt_even_when_the_caller_swallows_the_error(repo_root, tmp_path):
+    """Without this, an empty attempt log could mean a hook that sees nothing."""
+    script, attempts = tmp_path / "sneaky.py", tmp_path / "attempts.log"
+    script.write_text("import socket\ntry:\n    socket.create_connection(('192.0.2.1', 80), timeout=2)\n"
+                      "except OSError:\n    pass\n")
+    proc = subprocess.run([*_namespace_prefix(), sys.executable, str(Path(__file__).with_name("no_network.py")),
+                           str(attempts), str(script)], capture_output=True, text=True, timeout=60, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    assert "socket.connect '192.0.2.1'" in attempts.read_text().splitlines()
+
+
 @pytest.mark.timeout(DEADLINE_S + 60)
 def test_a_whole_turn_answers_inside_a_namespace_with_only_loopback(repo_root, questions, tmp_path, report):
     out, attempts = tmp_path / "reply.wav", tmp_path / "network-attempts.log"
