@@ -1,6 +1,7 @@
 """What routes share: the daemon's Assistant, the inference gate, sessions, voice prompts, limits."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,10 @@ from Orchestrator.api.sessions import SessionStore
 from Orchestrator.api.voices import Voices
 
 QUEUE_RETRY_AFTER_S = "1"
+# While the voice loop is in a turn, API work waits: the user in the room goes first. Polled,
+# because the loop's state is a plain dict it updates; 50 ms is far below a turn's length.
+VOICE_BUSY = frozenset({"thinking", "speaking"})
+YIELD_POLL_S = 0.05
 
 
 @dataclass
@@ -31,11 +36,18 @@ class Services:
         self.voices = Voices(self.assistant.tts)
 
     async def slot(self) -> Slot:
-        """A place at the inference gate, or 503 at once when the queue is full."""
+        """A place at the inference gate once the voice loop is between turns; 503 when the queue is full."""
         try:
-            return await self.gate.acquire()
+            slot = await self.gate.acquire()
         except QueueFull as err:
             raise ApiError(503, "busy", str(err), {"Retry-After": QUEUE_RETRY_AFTER_S}) from None
+        try:
+            while self.state().get("state") in VOICE_BUSY:
+                await asyncio.sleep(YIELD_POLL_S)
+        except BaseException:
+            slot.release()
+            raise
+        return slot
 
     @contextlib.asynccontextmanager
     async def inference(self) -> AsyncIterator[None]:

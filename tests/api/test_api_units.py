@@ -206,3 +206,18 @@ async def test_without_a_clone_backend_creating_and_listing_answer_501_with_the_
 def test_record_json_keeps_plain_fields_of_a_mapping_too():
     assert record_json({"id": "a", "created_at": 1.0, "embedding": [0.1], "expires_in": 5}) == \
         {"id": "a", "created_at": 1.0, "expires_in": 5}
+
+
+async def test_api_work_waits_while_the_voice_loop_is_in_a_turn():
+    from Orchestrator.api.services import Services
+
+    state = {"mode": "voice", "state": "speaking"}
+    assistant = SimpleNamespace(llm=SimpleNamespace(new_conversation=object), tts=_tts())
+    services = Services(assistant, LuxaConfig().api, lambda: dict(state))
+    waiting = asyncio.create_task(services.slot())
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # the user's turn goes first
+    state["state"] = "listening"
+    slot = await asyncio.wait_for(waiting, 5)
+    slot.release()
+    assert services.gate.depth == 0
