@@ -147,7 +147,10 @@ class EnhancedLLMManager:
         try:
             while True:
                 try:
-                    backend, piece = await asyncio.wait_for(anext(chain), max(0.0, deadline - loop.time()))
+                    # asyncio.timeout_at, not wait_for: wait_for runs anext() in a task of its own,
+                    # and a second cancellation could leave the chain "already running" at aclose()
+                    async with asyncio.timeout_at(deadline):
+                        backend, piece = await anext(chain)
                 except StopAsyncIteration:
                     break
                 except (TimeoutError, asyncio.TimeoutError):

@@ -108,6 +108,27 @@ async def test_cancelled_turn_keeps_the_partial_reply_marked_as_cut_in_history(f
     assert slow.finished_streams == 1
 
 
+async def test_a_turn_cancelled_twice_still_closes_cleanly(fake_config):
+    fake_config.llm.total_timeout_s = 60.0
+    slow = FakeBackend("slow", ["Once upon", " a time"], stall_after=1)
+    manager = manager_with(fake_config, slow)
+    started = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in manager.stream("Tell a story"):
+            started.set()
+
+    task = asyncio.create_task(consume())
+    await started.wait()
+    task.cancel()
+    await asyncio.sleep(0)
+    task.cancel()  # a barge-in racing a shutdown: the clean-up must not find the stream still running
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert manager.conversation.turns[-1].content == "Once upon…"
+    assert slow.finished_streams == 1
+
+
 async def test_set_last_reply_after_barge_in_keeps_only_what_was_heard(fake_config):
     manager = manager_with(fake_config, FakeBackend("a", ["One. Two. Three."]))
     await manager.chat("Count")
