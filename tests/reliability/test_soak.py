@@ -70,7 +70,8 @@ def _voice_soak(virtual_audio, questions: list[Path], tmp_path: Path, *, turns: 
             elif log.asked % sample_every == 0:
                 log.samples.append((log.asked, measure(luxa.proc.pid, temp_dir)))
         end = measure(luxa.proc.pid, temp_dir)
-        log.samples.append((log.asked, end))
+        if log.samples[-1:] and log.samples[-1][0] != log.asked:
+            log.samples.append((log.asked, end))
         assert luxa.proc.poll() is None, f"the daemon exited ({luxa.proc.returncode})"
     finally:
         luxa.stop(timeout=30)
