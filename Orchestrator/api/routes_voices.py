@@ -16,7 +16,8 @@ NOT_BUILT = {501: {"description": "the clone backend is not available (the error
 @router.post("", status_code=201, responses=NOT_BUILT, dependencies=[Depends(content_type(MULTIPART))])
 async def create_voice(file: UploadFile = File(description="reference recording, a few seconds of one speaker"),
                        text: str = Form(min_length=1, description="what the reference recording says"),
-                       model: Literal["1.7B", "0.6B"] = Form("0.6B", description="Qwen3-TTS Base model size"),
+                       model: Literal["1.7B", "0.6B"] | None = Form(
+                           None, description="Qwen3-TTS Base model size; default tts.clone.model_size"),
                        luxa: Services = Depends(services)) -> dict:
     luxa.voices.require()  # 501 before reading megabytes of audio for nothing
     luxa.check_text(text, "text")

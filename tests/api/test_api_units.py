@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import stat
-import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -18,7 +16,8 @@ from Orchestrator.api.ids import checked_id
 from Orchestrator.api.limits import InferenceGate, QueueFull, RateLimiter
 from Orchestrator.api.security import create_key, key_matches, presented_key, read_key, server_key
 from Orchestrator.api.sessions import SessionStore
-from Orchestrator.api.voices import Voices, record_json
+from Orchestrator.api.voices import Voices
+from TTS.voice_prompts import PromptData, VoicePromptStore
 
 
 class Clock:
@@ -141,71 +140,64 @@ def test_create_key_never_overwrites_unless_rotating(tmp_path):
     assert create_key(path, replace=True) != first
 
 
-# --- the voice prompt adapter, with a store shaped as the clone backend's contract says ---------
-
-@dataclasses.dataclass
-class Record:
-    id: str
-    model: str
-    ref_text: str
-    created_at: float
-    expires_at: float
-    prompt: object = None  # the tensors: never sent to clients
-
-
-class AsyncStore:
-    def __init__(self) -> None:
-        self.records: dict[str, Record] = {}
-
-    async def create(self, ref_audio: Audio, ref_text: str, model: str) -> Record:
-        record = Record(f"v{len(self.records)}", model, ref_text, time.time(), time.time() + 3600, np.zeros(3))
-        self.records[record.id] = record
-        return record
-
-    def list(self) -> list[Record]:
-        return list(self.records.values())
-
-    async def delete(self, voice_id: str) -> None:
-        del self.records[voice_id]
-
-    def get(self, voice_id: str) -> Record | None:
-        return self.records.get(voice_id)
-
+# --- the voice prompt adapter over the clone backend's real store (no model: creation is e2e) ---
 
 def _tts(backend=None, left_out=None):
     members = [] if backend is None else [SimpleNamespace(name="qwen_clone", backend=backend)]
     return SimpleNamespace(left_out=left_out or {}, chain=SimpleNamespace(members=members))
 
 
-async def test_voice_routes_call_the_clone_backends_store_sync_or_async():
-    voices = Voices(_tts(SimpleNamespace(voices=AsyncStore())))
-    made = await voices.create(Audio(np.zeros(16000, np.float32), 16000), "hello", "0.6B")
-    assert made["id"] == "v0" and made["model"] == "0.6B" and "prompt" not in made
-    assert 3500 < made["expires_in"] <= 3600
-    assert [v["id"] for v in await voices.list()] == ["v0"]
-    assert (await voices.get("v0"))["ref_text"] == "hello"
-    await voices.delete("v0")
-    with pytest.raises(ApiError) as err:
-        await voices.get("v0")
-    assert err.value.status == 404
+@pytest.fixture
+def stored(tmp_path):
+    """A prompt store as the clone backend keeps it, with one prompt already made."""
+    store = VoicePromptStore(tmp_path / "voices", max_prompts=4, ttl_s=3600.0)
+    prompt = store.add(PromptData(np.zeros((5, 4), np.int64), np.zeros(32, np.float32)), "0.6B", "hello",
+                       "/home/someone/reference.wav")
+    return store, prompt
+
+
+async def test_voice_records_show_id_model_and_expiry_never_arrays_or_the_reference_path(stored):
+    store, prompt = stored
+    voices = Voices(_tts(SimpleNamespace(store=store)))
+    listed = await voices.list()
+    assert [v["id"] for v in listed] == [prompt.id]
+    shown = await voices.get(prompt.id)
+    assert shown == listed[0]
+    assert shown["model"] == "0.6B" and shown["created_at"] == prompt.created_at and shown["ref_text"] == "hello"
+    assert 3500 < shown["expires_in"] <= 3600
+    assert "ref_audio" not in shown and "/home/someone" not in str(shown)
+
+
+async def test_deleting_a_voice_removes_it_and_a_second_delete_is_404(stored):
+    store, prompt = stored
+    voices = Voices(_tts(SimpleNamespace(store=store)))
+    await voices.delete(prompt.id)
+    assert not store.exists(prompt.id) and await voices.list() == []
+    for call in (voices.get, voices.delete):
+        with pytest.raises(ApiError) as err:
+            await call(prompt.id)
+        assert err.value.status == 404 and err.value.code == "unknown_voice"
+
+
+async def test_an_id_the_store_does_not_hold_is_404_even_when_not_a_uuid(stored):
+    voices = Voices(_tts(SimpleNamespace(store=stored[0])))
+    for voice_id in ("0f1e2d3c-unknown", "1b4e28ba-2fa1-11d2-883f-0016d3cca427"):
+        with pytest.raises(ApiError) as err:
+            await voices.get(voice_id)
+        assert err.value.status == 404
 
 
 async def test_without_a_clone_backend_creating_and_listing_answer_501_with_the_reason():
-    voices = Voices(_tts(left_out={"qwen_clone": "the qwen_tts package is not installed"}))
-    with pytest.raises(ApiError) as err:
-        await voices.list()
-    assert err.value.status == 501 and "qwen_tts package is not installed" in err.value.message
+    voices = Voices(_tts(left_out={"qwen_clone": "disabled (tts.backends.qwen_clone.enabled=false)"}))
+    for call in (voices.list(), voices.create(Audio(np.zeros(16000, np.float32), 16000), "hello", None)):
+        with pytest.raises(ApiError) as err:
+            await call
+        assert err.value.status == 501 and "qwen_clone.enabled=false" in err.value.message
     with pytest.raises(ApiError) as err:
         await voices.get("abc")
-    assert err.value.status == 404
-    no_store = Voices(_tts(SimpleNamespace()))
-    with pytest.raises(ApiError, match="keeps no voice prompt store"):
-        no_store.require()
-
-
-def test_record_json_keeps_plain_fields_of_a_mapping_too():
-    assert record_json({"id": "a", "created_at": 1.0, "embedding": [0.1], "expires_in": 5}) == \
-        {"id": "a", "created_at": 1.0, "expires_in": 5}
+    assert err.value.status == 404 and "unavailable" in err.value.message
+    with pytest.raises(ApiError, match="not in the TTS chain"):
+        Voices(_tts()).require()
 
 
 async def test_api_work_waits_while_the_voice_loop_is_in_a_turn():
