@@ -67,7 +67,11 @@ class PiperNativeBackend(PiperBackend):
         self._voices.clear()
 
     async def _loaded(self, name: str) -> _LoadedVoice:
-        path = self.model_path(name)
+        # Shielded: a request cancelled by the chain's timeout while the voice loads (a big voice,
+        # a busy CPU) must not throw the loaded voice away, or no later request could ever use it.
+        return await asyncio.shield(self._load_once(self.model_path(name)))
+
+    async def _load_once(self, path: Path) -> _LoadedVoice:
         async with self._load_lock:  # two first requests must not load the same voice twice
             if path not in self._voices:
                 self._voices[path] = _LoadedVoice(await asyncio.to_thread(self._load, path))

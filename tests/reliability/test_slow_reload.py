@@ -4,6 +4,7 @@ Found by the fault matrix on a busy machine: a GGUF backend whose model is missi
 loaded again by the breaker's probe, inside the first-token timeout. When the load outlasted
 the timeout, the cancelled probe threw the freshly loaded model away, so every later probe
 started loading from scratch and a model slower to load than the timeout never recovered.
+Piper voices loaded on first use had the same flaw under the TTS timeout.
 """
 from __future__ import annotations
 
@@ -58,3 +59,32 @@ async def test_a_model_loading_past_the_timeout_is_kept_for_the_next_probe(tmp_p
     assert result.backend == "primary" and result.reply
     assert member.breaker.state is BreakerState.CLOSED
     await llm.close()
+
+
+async def test_a_piper_voice_loading_past_the_timeout_is_kept_for_the_next_request(tmp_path, monkeypatch):
+    from TTS import UnifiedTTSManager
+
+    config = load_config(environ={}, overrides=["cache.enabled=false", "tts.backends.piper_cli.enabled=false",
+                                                f"circuit_breaker.cooldown_s={COOLDOWN_S}"])
+    tts = UnifiedTTSManager(config, CPU, clock=FakeClock())  # not started: the voice loads on first use
+    member = tts.chain.member("piper_native")
+    backend, release = member.backend, threading.Event()
+    load = backend._load
+
+    def slow_load(path):
+        release.wait(60)
+        return load(path)
+
+    monkeypatch.setattr(backend, "_load", slow_load)
+    monkeypatch.setattr(member, "timeout_s", 0.5)
+    assert (await tts.synthesize("Hello there.")).backend == "system_voice"  # timed out while loading
+    release.set()
+    for _ in range(600):
+        if backend._voices:
+            break
+        await asyncio.sleep(0.1)
+    assert backend._voices, "the voice loaded by the timed-out request was thrown away"
+    monkeypatch.setattr(member, "timeout_s", 60.0)
+    result = await tts.synthesize("Hello there.")
+    assert result.backend == "piper_native" and result.success
+    await tts.close()
