@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import psutil
 
@@ -94,8 +94,8 @@ class TurnLog:
     def report(self, title: str) -> str:
         times = sorted(self.seconds)
         p50 = times[len(times) // 2] if times else 0.0
-        lines = [f"{title}: {self.answered}/{self.asked} turns answered; turn wall time p50 {p50:.1f} s, "
-                 f"max {max(times, default=0.0):.1f} s"]
+        lines = [(f"{title}: {self.answered}/{self.asked} turns answered; turn wall time p50 {p50:.1f} s, "
+                  f"max {max(times, default=0.0):.1f} s")]
         lines += [f"  after turn {n:4d}: {r}" for n, r in self.samples]
         return "\n".join(lines)
 
@@ -104,5 +104,5 @@ async def run_with_deadline(coro, seconds: float, what: str):
     """Hang detection only: generous, never a latency assertion."""
     try:
         return await asyncio.wait_for(coro, seconds)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:  # asyncio's is the builtin since Python 3.11
         raise AssertionError(f"{what} hung for more than {seconds:g} s") from None

@@ -34,19 +34,19 @@ def _target(event: str, args: tuple):
 
 def main() -> None:
     log_path, script, *argv = sys.argv[1:]
-    log = open(log_path, "a", encoding="utf-8")
+    with open(log_path, "a", encoding="utf-8") as log:
 
-    def hook(event: str, args: tuple) -> None:
-        if event in WATCHED:
-            host = _target(event, args)
-            if not _is_local(host):
-                log.write(f"{event} {host!r}\n")
-                log.flush()
+        def hook(event: str, args: tuple) -> None:
+            if event in WATCHED and not log.closed:
+                host = _target(event, args)
+                if not _is_local(host):
+                    log.write(f"{event} {host!r}\n")
+                    log.flush()
 
-    sys.addaudithook(hook)
-    sys.argv = [script, *argv]
-    sys.path.insert(0, str(Path(script).resolve().parent))
-    runpy.run_path(script, run_name="__main__")
+        sys.addaudithook(hook)
+        sys.argv = [script, *argv]
+        sys.path.insert(0, str(Path(script).resolve().parent))
+        runpy.run_path(script, run_name="__main__")
 
 
 if __name__ == "__main__":
