@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
@@ -85,18 +87,50 @@ def count_sentences(text: str) -> int:
     return len(chunker.feed(text) + chunker.flush())
 
 
-async def endpointed(config, audio):
-    """The utterance the endpointer hands to STT at the end of the turn (pre-roll included)."""
+async def utterances(config, audio) -> list:
+    """Every `end` event the endpointer gives for the clip, fed as the voice loop feeds it."""
     from Orchestrator.audio_io import FileMicrophone
     from STT.vad import Endpointer
 
     mic = FileMicrophone(audio, config.audio.frame_ms, config.vad.end_silence_ms + 300, realtime=False)
     endpointer = Endpointer(config.vad, 16000, config.audio.frame_ms)
-    async for frame in mic.frames(asyncio.Event()):
-        for event in endpointer.process(frame):
-            if event.kind == "end":
-                return event.audio
-    raise AudioInputError("the endpointer heard no end of speech")
+    return [event async for frame in mic.frames(asyncio.Event()) for event in endpointer.process(frame)
+            if event.kind == "end"]
+
+
+@dataclass
+class Prepared:
+    clip: Clip
+    audio: object | None  # Core.audio.Audio: what every path is given
+    utterance: object | None  # the endpointed utterance the baselines transcribe
+    note: str = ""
+
+
+async def prepare(config, clip: Clip, level_dbfs: float) -> Prepared:
+    """One question per input, at a speaking level a microphone's gain would give.
+
+    Several FLEURS clips are recorded at -49 to -67 dBFS, where the endpointer hears only
+    fragments or nothing; each clip is levelled to `level_dbfs` (RMS). FLEURS clips are read
+    passages whose pauses can be longer than vad.end_silence_ms: played whole, each pause ends a
+    turn and the next words barge in, so only the last utterance is answered. Every path is
+    given that last utterance."""
+    from Core.audio import STT_RATE, Audio, dbfs, load_audio
+
+    loaded = load_audio(clip.path).to_rate(STT_RATE)
+    gain = 10 ** ((level_dbfs - dbfs(loaded.samples)) / 20)
+    audio = Audio(np.clip(loaded.samples * gain, -1.0, 1.0).astype(np.float32), STT_RATE)
+    level = f"levelled from {dbfs(loaded.samples):.0f} dBFS"
+    ends = await utterances(config, audio)
+    if not ends:
+        return Prepared(clip, None, None, f"the endpointer hears no speech in it ({level})")
+    if len(ends) == 1:
+        return Prepared(clip, audio, ends[0].audio, level)
+    start = ends[-1].start_t
+    cut = Audio(audio.samples[int(start * STT_RATE):], STT_RATE)
+    again = await utterances(config, cut)
+    if len(again) != 1:
+        return Prepared(clip, None, None, f"its last utterance (from {start:.2f} s) is not one turn")
+    return Prepared(clip, cut, again[0].audio, f"{level}; {len(ends)} utterances, the last from {start:.2f} s")
 
 
 def prime_llm(assistant) -> None:
@@ -132,17 +166,16 @@ async def luxa_turn(assistant, audio, name: str, system_prompt: str | None) -> d
             "timings_ms": result.timings_ms}
 
 
-def passes(clips: list[Clip], quick: bool) -> list[tuple[str, str | None, list[Clip]]]:
+def passes(clips: list[Prepared], quick: bool) -> list[tuple[str, str | None, list[Prepared]]]:
     """(name, system prompt, clips): the product as configured, then English clips asked for longer
     answers, because the configured prompt keeps most replies to one sentence and the
     sequential baseline only falls behind on replies of several sentences."""
-    english = [c for c in clips if c.language == "en"]
+    english = [c for c in clips if c.clip.language == "en"]
     return [(CONFIGURED, None, clips), (LONG_REPLIES, LONG_REPLY_PROMPT, english[:2] if quick else english)]
 
 
-async def in_process(config, status, clips: list[Clip], rounds: int, quick: bool) -> dict:
+async def in_process(config, status, inputs: list[Prepared], rounds: int, quick: bool) -> dict:
     from bench_floor import RawEngines, sequential_turn
-    from Core.audio import dbfs, load_audio
     from Orchestrator.assistant import Assistant
 
     assistant = Assistant(config, status)
@@ -150,39 +183,45 @@ async def in_process(config, status, clips: list[Clip], rounds: int, quick: bool
     try:
         raw = await asyncio.to_thread(RawEngines, config)
         await asyncio.to_thread(raw.warm_up)
-        warm = await endpointed(config, load_audio(clips[0].path))
-        await sequential_turn(assistant, warm, assistant.llm.new_conversation())  # warm-up, not counted
-        rows = []
-        for name, prompt, pass_clips in passes(clips, quick):
+        heard = [p for p in inputs if p.audio is not None]
+        if not heard:
+            raise LuxaError("bench_turn: the endpointer hears none of the clips")
+        await sequential_turn(assistant, heard[0].utterance, assistant.llm.new_conversation())  # warm-up
+        rows = [{"clip": p.clip.path.name, "pass": CONFIGURED, "round": 0, "error": p.note}
+                for p in inputs if p.audio is None]
+        for name, prompt, pass_inputs in passes(heard, quick):
             for round_index in range(rounds):
-                for clip in pass_clips:
-                    audio = load_audio(clip.path)
-                    try:
-                        utterance = await endpointed(config, audio)
-                        luxa = await luxa_turn(assistant, audio, clip.path.name, prompt)
-                    except AudioInputError as err:  # counted as a turn not answered, and said why
-                        rows.append({"clip": clip.path.name, "pass": name, "round": round_index,
-                                     "error": f"{err} (speech level {dbfs(audio.samples):.0f} dBFS)"})
-                        print(f"{clip.path.name:28s} {name:13s} not answered: {rows[-1]['error']}", file=sys.stderr)
-                        continue
-                    await asyncio.to_thread(prime_llm, assistant)
-                    sequential = await sequential_turn(assistant, utterance, conversation(assistant, prompt))
-                    floor = await asyncio.to_thread(raw.run, utterance.samples, clip.language,
-                                                    prompt or config.llm.system_prompt)
-                    rows.append({"clip": clip.path.name, "pass": name, "round": round_index,
-                                 "duration_s": round(audio.duration_s, 2),
-                                 "luxa": luxa, "sequential": sequential, "floor": floor.as_dict()})
-                    print(f"{clip.path.name:28s} {name:13s} LUXA {luxa['timings_ms'].get('first_audio', float('nan')):6.0f}"
-                          f" ms  sequential {sequential['first_audio_ms']:6.0f} ms  floor {floor.first_audio_ms:6.0f} ms"
-                          f"  ({luxa['sentences']} sentence(s))", file=sys.stderr)
+                for item in pass_inputs:
+                    rows.append(await _one_clip(assistant, raw, item, name, prompt, round_index))
     finally:
         await assistant.close()
     return {"load_seconds": {k: round(v, 2) for k, v in assistant.load_seconds.items()}, "turns": rows}
 
 
-def through_virtual_audio(clips: list[Clip], daemon_args: list[str]) -> dict:
+async def _one_clip(assistant, raw, item: Prepared, name: str, prompt: str | None, round_index: int) -> dict:
+    """LUXA, then the sequential pipeline, then the raw floor, one after the other."""
+    from bench_floor import sequential_turn
+
+    clip = item.clip.path.name
+    try:
+        luxa = await luxa_turn(assistant, item.audio, clip, prompt)
+    except AudioInputError as err:  # heard offline, not in real time: counted, and said why
+        return {"clip": clip, "pass": name, "round": round_index, "error": str(err)}
+    await asyncio.to_thread(prime_llm, assistant)
+    sequential = await sequential_turn(assistant, item.utterance, conversation(assistant, prompt))
+    floor = await asyncio.to_thread(raw.run, item.utterance.samples, item.clip.language,
+                                    prompt or assistant.config.llm.system_prompt)
+    print(f"{clip:28s} {name:13s} LUXA {luxa['timings_ms'].get('first_audio', float('nan')):6.0f} ms"
+          f"  sequential {sequential['first_audio_ms']:6.0f} ms  floor {floor.first_audio_ms:6.0f} ms"
+          f"  ({luxa['sentences']} sentence(s))", file=sys.stderr)
+    return {"clip": clip, "pass": name, "round": round_index, "input": item.note or "whole clip",
+            "duration_s": round(item.audio.duration_s, 2), "luxa": luxa, "sequential": sequential,
+            "floor": floor.as_dict()}
+
+
+def through_virtual_audio(inputs: list[Prepared], daemon_args: list[str]) -> dict:
     """Each clip played into the virtual mic of one running daemon; latency read off recordings."""
-    from Core.audio import load_audio, write_wav
+    from Core.audio import write_wav
     from tests.e2e.harness import AssistantProcess, VirtualAudio, have_pulseaudio
 
     if not have_pulseaudio():
@@ -198,13 +237,13 @@ def through_virtual_audio(clips: list[Clip], daemon_args: list[str]) -> dict:
             luxa.wait_for("LUXA is listening", timeout=300)
             listening_s = round(time.monotonic() - started, 2)
             time.sleep(1.0)  # let the microphone stream settle
-            rows = []
-            for i, clip in enumerate(clips):
+            rows = [{"clip": p.clip.path.name, "error": p.note} for p in inputs if p.audio is None]
+            for i, item in enumerate(p for p in inputs if p.audio is not None):
                 wav = work / f"clip{i}.wav"
-                write_wav(wav, load_audio(clip.path).to_rate(16000))
-                rows.append(_virtual_turn(audio, luxa, clip, wav, work / f"turn{i}"))
-                print(f"{clip.path.name:34s} virtual audio: recorded {rows[-1].get('recorded_first_audio_ms')} ms,"
-                      f" daemon {rows[-1].get('daemon_timings_ms', {}).get('first_audio')} ms", file=sys.stderr)
+                write_wav(wav, item.audio)
+                rows.append(_virtual_turn(audio, luxa, item.clip, wav, work / f"turn{i}"))
+                print(f"{item.clip.path.name:34s} virtual audio: recorded {rows[-1].get('recorded_first_audio_ms')} "
+                      f"ms, daemon {rows[-1].get('daemon_timings_ms', {}).get('first_audio')} ms", file=sys.stderr)
         finally:
             if luxa is not None:
                 try:
@@ -398,12 +437,18 @@ def plot(report: dict, path: Path) -> None:
     right.set_xlabel("s after end of speech")
     right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
     m = report["machine"]
-    fig.suptitle(f"LUXA turn latency, {len(turns)} turns - {m['cpu']}, {m['cores']} cores, "
-                 f"load {m['load_average'][0] if m['load_average'] else 'n/a'}", fontsize=10)
+    load = (f"load average {m['load_average'][0]} -> {m['load_average_end'][0]}"
+            if m.get("load_average") and m.get("load_average_end") else "load n/a")
+    fig.suptitle(f"LUXA turn latency, {len(turns)} turns - {m['cpu']}, {m['cores']} cores, {load} during the run",
+                 fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+async def _prepare_all(config, clips: list[Clip], level_dbfs: float) -> list[Prepared]:
+    return [await prepare(config, clip, level_dbfs) for clip in clips]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -414,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="in-process passes over the clips (default 1)")
     parser.add_argument("--no-virtual", action="store_true", help="skip the run through the virtual audio server")
     parser.add_argument("--plot", default=str(DEFAULT_PLOT), help="PNG to draw ('' for none)")
+    parser.add_argument("--level-dbfs", type=float, default=-20.0,
+                        help="speech level (RMS dBFS) every clip is levelled to, as a mic's gain would (default -20)")
     parser.add_argument("--corpus", default=str(default_corpus()))
     parser.add_argument("--config", default=None)
     parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
@@ -434,11 +481,14 @@ def main(argv: list[str] | None = None) -> int:
                         "settings": {"end_silence_ms": config.vad.end_silence_ms, "pause_ms": config.vad.pause_ms,
                                      "early_stt": config.vad.early_stt,
                                      "first_chunk_max_words": config.tts.first_chunk_max_words,
+                                     "clip_level_dbfs": args.level_dbfs,
                                      "overrides": overrides}}
-        report["in_process"] = asyncio.run(in_process(config, status, clips, args.rounds, args.quick))
+        inputs = asyncio.run(_prepare_all(config, clips, args.level_dbfs))
+        report["inputs"] = {p.clip.path.name: p.note for p in inputs}
+        report["in_process"] = asyncio.run(in_process(config, status, inputs, args.rounds, args.quick))
         daemon_args = ([f"--config={args.config}"] if args.config else []) + [a for o in overrides for a in ("--set", o)]
         report["virtual"] = {"skipped": "--no-virtual", "turns": []} if args.no_virtual else \
-            through_virtual_audio(clips, daemon_args)
+            through_virtual_audio(inputs, daemon_args)
     except (LuxaError, AssertionError, subprocess.TimeoutExpired) as err:  # the harness asserts on a dead daemon
         print(f"bench_turn: error: {err}", file=sys.stderr)
         return getattr(err, "exit_code", 1)
