@@ -97,7 +97,7 @@ class UnifiedTTSManager:
                          language: str | None = None, backend: str | None = None) -> TTSResult:
         """The whole text as one audio; text over tts.max_chars is spoken piece by piece and joined."""
         base = self._request(voice, speed, language, backend)
-        pieces = split_for_synthesis(sanitize(text), self.config.tts.max_chars)
+        pieces = split_for_synthesis(sanitize(text, self.config.tts.max_input_chars), self.config.tts.max_chars)
         return _join([result async for result in self._speak_all(base, pieces, backend)])
 
     async def stream(self, text: str, voice: str | None = None, speed: float | None = None,
@@ -105,7 +105,7 @@ class UnifiedTTSManager:
         """One TTSResult per sentence, each yielded as soon as it is synthesised."""
         started = time.perf_counter()
         base = self._request(voice, speed, language, backend)
-        sentences = [piece for sentence in split_sentences(sanitize(text))
+        sentences = [piece for sentence in split_sentences(sanitize(text, self.config.tts.max_input_chars))
                      for piece in split_for_synthesis(sentence, self.config.tts.max_chars)]
         first = True
         async for result in self._speak_all(base, sentences, backend):

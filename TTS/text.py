@@ -41,12 +41,15 @@ def speakable(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
 
-def sanitize(text: str) -> str:
-    """Clean text for speech; raises TextInputError when nothing speakable is left."""
+def sanitize(text: str, max_input_chars: int | None = None) -> str:
+    """Clean text for speech; raises TextInputError when nothing speakable is left or it is too long."""
     if not isinstance(text, str):
         raise TextInputError(f"text to speak must be a string, got {type(text).__name__}")
     if not text.strip():
         raise TextInputError("nothing to say: the text is empty")
+    if max_input_chars is not None and len(text) > max_input_chars:
+        # long text is split into sentences, but hours of audio are a mistake, not a request
+        raise TextInputError(f"text too long to speak: {len(text)} characters (tts.max_input_chars={max_input_chars})")
     text = _drop_invisible(unicodedata.normalize("NFC", text))
     text = _strip_markup(text)
     text = _EMAIL.sub(lambda m: f"{m.group(1)} at {_read_host(m.group(2))}", text)

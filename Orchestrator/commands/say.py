@@ -31,7 +31,7 @@ async def run(args: argparse.Namespace, ctx) -> int:
     from TTS.qwen_clone import enable_for_voice
     from TTS.text import sanitize
 
-    sanitize(args.text)  # refuse empty or binary text before spending seconds loading voices
+    sanitize(args.text, ctx.config.tts.max_input_chars)  # refuse empty or binary text before spending seconds loading voices
     manager = UnifiedTTSManager(enable_for_voice(ctx.config, args.voice), ctx.gpu)
     await manager.start()
     try:

@@ -178,9 +178,8 @@ def test_chat_and_say_end_every_bad_text_in_one_line_or_speak_it(run_cli, comman
     outcomes, lines = {}, []
     speaks = "ok" if command == "say" else "error"
     expect = {"empty": "error", "only spaces": "error", "binary": "error",
-              # chat refuses text over llm.max_input_chars; say has no limit and speaks it all
-              # (repeated sentences: the TTS cache makes it quick, still nearly two hours of audio)
-              "huge (128 KiB argument)": speaks,
+              # chat refuses text over llm.max_input_chars, say over tts.max_input_chars
+              "huge (128 KiB argument)": "error",
               # say drops what cannot be read aloud and speaks the words; chat refuses the controls
               "control characters": speaks}
     for name, text in _text_corpus():
