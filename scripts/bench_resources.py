@@ -11,6 +11,7 @@ once the models are loaded and the audio is open (Orchestrator/service/notify.py
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import socket
@@ -21,11 +22,14 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-from bench_common import default_corpus, describe_machine, load_average, machine, models  # noqa: E402
-from Core.errors import LuxaError  # noqa: E402
+from bench_common import default_corpus, describe_machine, load_average, machine, models
+
+from Core.errors import LuxaError
 
 QUESTION = Path("commands") / "turn_on_the_living_room_lamp.wav"
 
@@ -45,7 +49,7 @@ class NotifyListener:
         while time.monotonic() < deadline:
             try:
                 data = self.sock.recv(4096).decode(errors="replace")
-            except socket.timeout:
+            except TimeoutError:
                 continue
             if message in data.splitlines():
                 return time.monotonic()
@@ -61,6 +65,7 @@ class PeakRss:
     def __init__(self, process):
         self.process = process
         self.sampled = 0
+
         self._stop = threading.Event()
         threading.Thread(target=self._sample, daemon=True).start()
 
@@ -68,7 +73,7 @@ class PeakRss:
         while not self._stop.wait(0.1):
             try:
                 self.sampled = max(self.sampled, self.process.memory_info().rss)
-            except Exception:  # the process ended
+            except psutil.Error:  # the process ended
                 return
 
     def peak_bytes(self) -> int:
@@ -87,10 +92,8 @@ def idle_cpu_percent(process, seconds: float) -> float:
     def cpu() -> float:
         total = sum(process.cpu_times()[:2])
         for child in process.children(recursive=True):
-            try:
+            with contextlib.suppress(psutil.Error):  # a child that just ended
                 total += sum(child.cpu_times()[:2])
-            except Exception:
-                pass
         return total
 
     start_cpu, start = cpu(), time.monotonic()
@@ -99,8 +102,6 @@ def idle_cpu_percent(process, seconds: float) -> float:
 
 
 def measure(daemon_args: list[str], idle_s: float, question: Path) -> dict:
-    import psutil
-
     from Core.audio import load_audio, write_wav
     from tests.e2e.harness import AssistantProcess, VirtualAudio, have_pulseaudio
 

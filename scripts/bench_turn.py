@@ -32,12 +32,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-from Core import gpu  # noqa: E402
+from Core import gpu
 
 gpu.install_import_guard()
 
-from bench_common import default_corpus, describe_machine, load_average, machine, models, percentiles  # noqa: E402
-from Core.errors import AudioInputError, LuxaError  # noqa: E402
+from bench_common import (
+    default_corpus,
+    describe_machine,
+    load_average,
+    machine,
+    models,
+    percentiles,
+)
+
+from Core.errors import AudioInputError, LuxaError
 
 BENCH_OVERRIDES = ["llm.temperature=0"]
 MARKS = ("endpoint", "stt", "llm_first_token", "llm_first_sentence", "tts_first_audio", "first_audio", "total")
@@ -136,6 +144,7 @@ async def prepare(config, clip: Clip, level_dbfs: float) -> Prepared:
 def prime_llm(assistant) -> None:
     """Only the system prompt in llama.cpp's prefix cache, as between two real turns (bench_llm)."""
     from bench_llm import prime
+
     from LLM.backends.gguf import GgufBackend
 
     for backend in assistant.llm.backends:
@@ -176,6 +185,7 @@ def passes(clips: list[Prepared], quick: bool) -> list[tuple[str, str | None, li
 
 async def in_process(config, status, inputs: list[Prepared], rounds: int, quick: bool) -> dict:
     from bench_floor import RawEngines, sequential_turn
+
     from Orchestrator.assistant import Assistant
 
     assistant = Assistant(config, status)
