@@ -6,6 +6,7 @@ timeout, validation, cache, metrics).
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from Config.schema import LuxaConfig, TtsBackendConfig
@@ -36,7 +37,7 @@ class TTSResult:
     text: str = ""  # what this audio says: the orchestrator keeps in history only what was played
 
 
-class TtsBackend:
+class TtsBackend(ABC):
     """One engine. Blocking work must run off the event loop; the manager applies the timeout."""
 
     name = "base"
@@ -60,16 +61,17 @@ class TtsBackend:
         """Whether an explicit `voice` from the caller names a voice of this backend."""
         return False
 
+    @abstractmethod
     def voice_for(self, request: SpeechRequest) -> str | None:
         """The voice this backend would use, or None to skip the request (not a failure)."""
-        raise NotImplementedError
 
     def cache_key(self, request: SpeechRequest) -> tuple:
         """Everything besides the text that changes this backend's audio."""
         return (self.name, self.voice_for(request), request.speed)
 
+    @abstractmethod
     async def synthesize(self, request: SpeechRequest) -> Audio:
-        raise NotImplementedError
+        """Audio for request.text; raising (or returning empty/silent audio) is a failure."""
 
     async def close(self) -> None:
         """Release models and processes."""

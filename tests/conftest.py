@@ -70,3 +70,17 @@ def run_cli(repo_root: Path):
         )
 
     return run
+
+
+@pytest.fixture
+def virtual_audio(tmp_path_factory):
+    """A fresh private PulseAudio server per test (tests/e2e/harness.py), with a faint noise floor
+    in the mic; fresh, because a test that unplugs the mic must not leave that state to the next."""
+    from tests.e2e.harness import VirtualAudio, have_pulseaudio
+
+    if not have_pulseaudio():
+        pytest.fail("PulseAudio tools missing: run `bash scripts/setup.sh --test`")
+    audio = VirtualAudio(tmp_path_factory.mktemp("pulse"))
+    audio.start_noise_floor()
+    yield audio
+    audio.close()

@@ -38,16 +38,3 @@ def questions(corpus_dir: Path) -> list[Path]:
     """The English spoken commands of the corpus (SmolLM2 and tiny.en are English-only)."""
     folder = corpus_dir / "commands"
     return [folder / "turn_on_the_living_room_lamp.wav", folder / "living_room_light_en.wav"]
-
-
-@pytest.fixture
-def virtual_audio(tmp_path_factory):
-    """A private PulseAudio server with a faint noise floor in the mic (tests/e2e/harness.py)."""
-    from tests.e2e.harness import VirtualAudio, have_pulseaudio
-
-    if not have_pulseaudio():
-        pytest.fail("PulseAudio tools missing: run `bash scripts/setup.sh --test`")
-    audio = VirtualAudio(tmp_path_factory.mktemp("pulse"))
-    audio.start_noise_floor()
-    yield audio
-    audio.close()
