@@ -14,9 +14,7 @@ import yaml
 from Config import LuxaConfig, load_config
 from Config.schema import TtsConfig
 from Core.audio import Audio, load_audio
-from Core.gpu import GpuStatus
 
-CPU = GpuStatus("cpu", 0, reason="tests run on the CPU")
 REFERENCE = "fleurs-en-001"  # 8.8 s, one English speaker, loud and clean
 MAX_NEW_TOKENS = 12  # a random model never says EOS: bound each sentence to ~1 s of codes
 NO_EXTRA = "the clone extra (qwen-tts) is not installed: scripts/setup.sh --clone"

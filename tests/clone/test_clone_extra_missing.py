@@ -13,9 +13,8 @@ import sys
 import pytest
 
 from Core.errors import BackendError
+from tests.fakes import CPU
 from TTS import UnifiedTTSManager
-
-from .conftest import CPU
 
 pytestmark = [pytest.mark.integration]
 

@@ -7,11 +7,9 @@ from typing import AsyncIterator, Sequence
 import pytest
 
 from Config import LuxaConfig
-from Core.gpu import GpuStatus
 from LLM import EnhancedLLMManager
 from LLM.backends.base import GenerationRequest, GenerationStats
-
-CPU = GpuStatus("cpu", 1, reason="tests run on the CPU")
+from tests.fakes import CPU
 
 
 @pytest.fixture(scope="session")
@@ -93,9 +91,3 @@ def fake_config(default_config: LuxaConfig) -> LuxaConfig:
     return config
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now

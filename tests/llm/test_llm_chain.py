@@ -10,7 +10,8 @@ from Config.schema import LlmBackendConfig
 from Core.errors import BackendError, ConfigError, ModelMissingError
 from LLM import EnhancedLLMManager
 from LLM.errors import LlmInputError
-from tests.llm.conftest import CPU, FakeBackend, FakeClock
+from tests.fakes import CPU, FakeClock
+from tests.llm.conftest import FakeBackend
 
 
 def manager_with(config, *backends, clock=None) -> EnhancedLLMManager:

@@ -11,7 +11,8 @@ import pytest
 from Config.schema import LlmBackendConfig
 from LLM import EnhancedLLMManager
 from LLM.backends.openai_compat import OpenAIBackend
-from tests.llm.conftest import CPU, FakeBackend, FakeClock
+from tests.fakes import CPU, FakeClock
+from tests.llm.conftest import FakeBackend
 
 PIECES = ["Hello", " from", " the **server**."]
 

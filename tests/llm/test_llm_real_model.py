@@ -13,7 +13,7 @@ from LLM import EnhancedLLMManager
 from LLM.backends.gguf import GgufBackend
 from LLM.conversation import CUT_MARK, Conversation
 from LLM.errors import SwapRefused
-from tests.llm.conftest import CPU
+from tests.fakes import CPU
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 STORY = "Write a very long story about a dragon and a knight."

@@ -9,31 +9,18 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 
 import psutil
 
-from Core.gpu import GpuStatus
 from LLM import EnhancedLLMManager
 from Orchestrator.assistant import Assistant
 from STT import RobustSTTManager
 from TTS import UnifiedTTSManager
 
-CPU = GpuStatus("cpu", 0, reason="reliability tests run on the CPU")
 MB = 2 ** 20
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass

@@ -21,7 +21,7 @@ from Config import load_config
 from Core.audio import Audio, load_audio, resample
 from Core.errors import AudioInputError
 from STT import RobustSTTManager
-from tests.reliability.helpers import CPU
+from tests.fakes import CPU
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 

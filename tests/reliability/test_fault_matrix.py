@@ -29,8 +29,9 @@ from Core.errors import AudioInputError
 from Orchestrator import audio_io
 from Orchestrator.commands.turn import one_turn
 from Orchestrator.turn import FileSink, Stopwatch, TurnResult, TurnRunner
+from tests.fakes import CPU, FakeClock
 from tests.reliability.faults import Cell, Injector, Workspace
-from tests.reliability.helpers import CPU, ClockedAssistant, FakeClock, run_with_deadline
+from tests.reliability.helpers import ClockedAssistant, run_with_deadline
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 

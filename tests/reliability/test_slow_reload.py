@@ -17,7 +17,7 @@ from Config import load_config
 from Core.breaker import BreakerState
 from Core.models import resolve
 from LLM import EnhancedLLMManager
-from tests.reliability.helpers import CPU, FakeClock
+from tests.fakes import CPU, FakeClock
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 COOLDOWN_S = 30.0

@@ -24,7 +24,8 @@ from Core.audio import load_audio
 from Orchestrator.assistant import Assistant
 from Orchestrator.commands.turn import one_turn
 from tests.e2e.harness import AssistantProcess
-from tests.reliability.helpers import CPU, TurnLog, assert_flat, measure, run_with_deadline
+from tests.fakes import CPU
+from tests.reliability.helpers import TurnLog, assert_flat, measure, run_with_deadline
 
 pytestmark = [pytest.mark.reliability, pytest.mark.e2e]
 

@@ -167,7 +167,7 @@ def test_install_writes_the_user_unit_then_status_and_uninstall_see_it(run_cli, 
 
     assert ("loginctl enable-linger" in result.stdout) != systemd.linger_enabled(getpass.getuser())
     assert (tmp_path / "state").is_dir()
-    assert f"ReadWritePaths=" in unit.read_text() and str(tmp_path / "state") in unit.read_text()
+    assert "ReadWritePaths=" in unit.read_text() and str(tmp_path / "state") in unit.read_text()
 
     status = run_cli("service", "status", env=env)
     assert status.returncode == 3 and "(installed)" in status.stdout  # installed, not running

@@ -9,8 +9,7 @@ import pytest
 from Config import LuxaConfig
 from Core.gpu import GpuStatus
 from STT import RobustSTTManager
-
-CPU = GpuStatus("cpu", 1, reason="tests run on the CPU")
+from tests.fakes import CPU
 
 
 @dataclass(frozen=True)

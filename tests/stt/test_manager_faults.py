@@ -13,7 +13,7 @@ from Core.errors import AudioInputError, BackendError, ConfigError
 from Core.metrics import REGISTRY
 from STT import Decoded, RobustSTTManager
 from STT.whisper_backend import decode_options, is_cuda_failure, resolve_device
-from tests.stt.conftest import CPU
+from tests.fakes import CPU
 
 THRESHOLD, COOLDOWN_S, TIMEOUT_S = 2, 10.0, 0.2
 SPEECH = Audio(np.random.default_rng(3).normal(0, 0.1, STT_RATE).astype(np.float32), STT_RATE)

@@ -11,7 +11,7 @@ from STT import RobustSTTManager
 from STT.hygiene import prepare
 from STT.scoring import word_error_rate
 from STT.whisper_backend import decode_options
-from tests.stt.conftest import CPU
+from tests.fakes import CPU
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

@@ -12,21 +12,8 @@ import pytest
 
 from Config import LuxaConfig, load_config
 from Core.audio import Audio
-from Core.gpu import GpuStatus
 from Core.models import resolve
-
-CPU = GpuStatus("cpu", 0, reason="tests run on the CPU")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.fakes import FakeClock
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ from __future__ import annotations
 import pytest
 
 from Core.audio import load_audio, problem, write_wav
+from tests.fakes import CPU
 from TTS import UnifiedTTSManager
-
-from .conftest import CPU
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 

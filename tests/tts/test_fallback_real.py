@@ -11,9 +11,8 @@ import pytest
 
 from Core.audio import problem
 from Core.breaker import BreakerState
+from tests.fakes import CPU
 from TTS import UnifiedTTSManager
-
-from .conftest import CPU
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 

@@ -10,11 +10,11 @@ import pytest
 from Core.audio import Audio
 from Core.errors import BackendError
 from Core.metrics import REGISTRY
-from TTS import UnifiedTTSManager, manager as manager_module
+from tests.fakes import CPU
+from TTS import UnifiedTTSManager
+from TTS import manager as manager_module
 from TTS.base import TtsBackend
 from TTS.text import TextInputError
-
-from .conftest import CPU
 
 SPEECH = Audio(np.sin(np.linspace(0, 2000, 22050)).astype(np.float32) * 0.3, 22050)
 

@@ -2,14 +2,7 @@
 from __future__ import annotations
 
 from Core.breaker import BreakerState, CircuitBreaker
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import FakeClock
 
 
 def _breaker(threshold: int = 3, cooldown: float = 30.0):
