@@ -58,12 +58,16 @@ def models(config) -> dict:
     }
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100, linear interpolation) every benchmark reports; NaN when empty."""
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
 def percentiles(values: list[float], digits: int = 1) -> dict[str, float | None]:
     clean = [v for v in values if v is not None]
     if not clean:
         return {"p50": None, "p95": None, "n": 0}
-    return {"p50": round(float(np.percentile(clean, 50)), digits),
-            "p95": round(float(np.percentile(clean, 95)), digits), "n": len(clean)}
+    return {"p50": round(percentile(clean, 50), digits), "p95": round(percentile(clean, 95), digits), "n": len(clean)}
 
 
 def describe_machine(info: dict) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from Config import LuxaConfig, load_config  # noqa: E402
+from bench_common import percentile  # noqa: E402  (scripts/ beside this file)
 from Core import gpu  # noqa: E402
 from Core.errors import LuxaError  # noqa: E402
 
@@ -78,11 +79,9 @@ def prime(model, config: LuxaConfig) -> None:
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
-    import numpy as np
-
     if not values:
         return {"p50": None, "p95": None}
-    return {"p50": float(np.percentile(values, 50)), "p95": float(np.percentile(values, 95))}
+    return {"p50": percentile(values, 50), "p95": percentile(values, 95)}
 
 
 def summarise(samples: list[Sample]) -> dict:

@@ -21,13 +21,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_common import percentile  # noqa: E402  (scripts/ beside this file)
 from Core import gpu  # noqa: E402
 
 gpu.install_import_guard()
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
 
 
 def corpus_clips(corpus: Path) -> list[tuple[Path, str, str]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from Config import load_config  # noqa: E402
+from bench_common import percentile  # noqa: E402  (scripts/ beside this file)
 from Core import gpu  # noqa: E402
 from Core.errors import LuxaError  # noqa: E402
 
@@ -37,13 +37,8 @@ BACKENDS = ("piper_native", "piper_cli", "system_voice")
 CACHE_HITS = 200
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def summary(values: list[float]) -> dict[str, float]:
-    return {"p50": statistics.median(values), "p95": percentile(values, 0.95)}
+    return {"p50": percentile(values, 50), "p95": percentile(values, 95)}
 
 
 async def one_run(manager, text: str, backend: str) -> tuple[float, float]:
