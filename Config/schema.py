@@ -70,6 +70,7 @@ class SttConfig(Section):
     clipped_warn_fraction: float = Field(0.01, ge=0.0, le=1.0)
     max_word_repeats: int = Field(8, ge=2, le=1000)
     max_char_repeats: int = Field(15, ge=2, le=1000)
+    window_padding_s: float | None = Field(4.0, ge=0.5, le=30.0)
     backends: dict[str, SttBackendConfig] = Field(
         default_factory=lambda: {
             "whisper_base": SttBackendConfig(model="whisper-base", priority=10),

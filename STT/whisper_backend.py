@@ -20,6 +20,7 @@ from Core.audio import STT_RATE, Audio
 from Core.errors import BackendError
 from Core.gpu import GpuStatus
 from Core.models import resolve
+from STT.short_window import max_new_tokens, short_window_model
 from STT.transcript import Decoded
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,12 @@ log = logging.getLogger(__name__)
 CUDA_FAILURE_MARKERS = ("cuda", "cublas", "cudnn", "out of memory")
 
 
-def decode_options(stt: SttConfig) -> dict[str, Any]:
+def decode_options(stt: SttConfig, duration_s: float | None = None) -> dict[str, Any]:
     """faster-whisper options that keep decoding from running away (also used by the benchmark
-    and tests as "the same settings" when calling faster-whisper directly)."""
+    and tests as "the same settings" when calling faster-whisper directly). With the clip's
+    duration the tokens are bounded too, so a loop ends early."""
     return {
+        "max_new_tokens": None if duration_s is None else max_new_tokens(duration_s),
         "beam_size": stt.beam_size,
         "temperature": list(stt.temperatures),
         "compression_ratio_threshold": stt.compression_ratio_threshold,
@@ -125,14 +128,14 @@ class WhisperBackend:
             return self._model
 
     def _load(self):
-        from faster_whisper import WhisperModel  # heavy import, and only after the GPU is pinned
-
         self.device = resolve_device(self.config.device, self.gpu)
         info = resolve(self.config.model, "whisper", self.models_dir)
         log.info("loading STT %s: %s on %s (%s)", self.name, info.path, self.device, self.config.compute_type)
         try:
-            model = WhisperModel(str(info.path), device=self.device, compute_type=self.config.compute_type,
-                                 cpu_threads=self.stt.threads, local_files_only=True)
+            # faster-whisper is imported in there: heavy, and only after the GPU is pinned
+            model = short_window_model(self.stt.window_padding_s, str(info.path), device=self.device,
+                                       compute_type=self.config.compute_type, cpu_threads=self.stt.threads,
+                                       local_files_only=True)
         except (RuntimeError, ValueError, OSError) as err:
             raise BackendError(f"cannot load {self.config.model} on {self.device}: {err}") from err
         if model.model.is_multilingual:
@@ -144,12 +147,13 @@ class WhisperBackend:
         with self._lock:
             try:
                 spy = model.model if isinstance(model.model, _LanguageSpy) else None
+                options = decode_options(self.stt, len(samples) / STT_RATE)
                 if language is None and spy is not None:
                     spy.detected = None  # detect from the decoding pass itself (see _LanguageSpy)
                     segments, info = model.transcribe(samples, language="en", multilingual=True,
-                                                      **decode_options(self.stt))
+                                                      **options)
                 else:
-                    segments, info = model.transcribe(samples, language=language, **decode_options(self.stt))
+                    segments, info = model.transcribe(samples, language=language, **options)
                 text = " ".join(s.text.strip() for s in segments).strip()
                 if language is None and spy is not None and spy.detected is not None:
                     return Decoded(text, *spy.detected)

@@ -43,20 +43,21 @@ class RawEngines:
     """One direct instance of each engine, loaded once, with the settings the managers use."""
 
     def __init__(self, config):
-        from faster_whisper import WhisperModel
         from llama_cpp import Llama
         from piper import PiperVoice
 
         from Core.models import resolve
-        from STT.whisper_backend import decode_options
+        from STT.short_window import short_window_model
 
         self.config = config
         stt = _first_enabled(config.stt.backends)
         llm = _first_enabled(config.llm.backends)
-        self.decode_options = decode_options(config.stt)
-        self.whisper = WhisperModel(str(resolve(stt.model, "whisper", config.models.dir).path), device="cpu",
-                                    compute_type=stt.compute_type, cpu_threads=config.stt.threads,
-                                    local_files_only=True)
+        # The same encoder window as LUXA (stt.window_padding_s), so that the ratio to this floor
+        # measures our machinery and not that setting (bench stt compares the windows).
+        self.whisper = short_window_model(config.stt.window_padding_s,
+                                          str(resolve(stt.model, "whisper", config.models.dir).path), device="cpu",
+                                          compute_type=stt.compute_type, cpu_threads=config.stt.threads,
+                                          local_files_only=True)
         self.llama = Llama(model_path=str(resolve(llm.model, "gguf", config.models.dir).path),
                            n_ctx=config.llm.context_tokens, n_threads=config.llm.threads,
                            n_threads_batch=config.llm.threads, verbose=False)
@@ -70,7 +71,11 @@ class RawEngines:
 
     def transcribe(self, samples: np.ndarray, language: str) -> tuple[str, float]:
         start = time.perf_counter()
-        segments, _ = self.whisper.transcribe(samples, language=language, **self.decode_options)
+        from Core.audio import STT_RATE
+        from STT.whisper_backend import decode_options
+
+        options = decode_options(self.config.stt, len(samples) / STT_RATE)
+        segments, _ = self.whisper.transcribe(samples, language=language, **options)
         text = " ".join(s.text.strip() for s in segments).strip()
         return text, _ms(start)
 

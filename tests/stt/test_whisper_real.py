@@ -10,6 +10,7 @@ from Core.models import resolve
 from STT import RobustSTTManager
 from STT.hygiene import prepare
 from STT.scoring import word_error_rate
+from STT.short_window import short_window_model
 from STT.whisper_backend import decode_options
 from tests.fakes import CPU
 
@@ -17,6 +18,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 
 # Loose ceilings that only a broken pipeline crosses (measured: en ~0.14, fr ~0.30-0.33).
 WER_CEILING = {"en": 0.30, "fr": 0.50}
+# What the short encoder window may cost against full 30 s windows: measured 0 to 2 words in
+# about 100 per language at 3-4 s of padding; a window that makes Whisper loop costs far more.
+SHORT_WINDOW_WER_ALLOWANCE = 0.05
 
 
 @pytest.fixture(scope="session")
@@ -36,37 +40,57 @@ async def greedy_stt(greedy_config: LuxaConfig):
     await manager.close()
 
 
+def _direct_whisper(config: LuxaConfig, window_padding_s: float | None):
+    backend = config.stt.backends["whisper_base"]
+    path = resolve(backend.model, "whisper", config.models.dir).path
+    return short_window_model(window_padding_s, str(path), device="cpu", compute_type=backend.compute_type,
+                              cpu_threads=config.stt.threads, local_files_only=True)
+
+
 @pytest.fixture(scope="session")
 def direct_whisper(greedy_config: LuxaConfig):
-    """faster-whisper called directly, outside LUXA: the baseline the manager must match."""
-    from faster_whisper import WhisperModel
+    """faster-whisper called directly, outside LUXA, with the same encoder window: the baseline
+    the manager must match."""
+    return _direct_whisper(greedy_config, greedy_config.stt.window_padding_s)
 
-    backend = greedy_config.stt.backends["whisper_base"]
-    path = resolve(backend.model, "whisper", greedy_config.models.dir).path
-    return WhisperModel(str(path), device="cpu", compute_type=backend.compute_type,
-                        cpu_threads=greedy_config.stt.threads, local_files_only=True)
+
+def _direct_wer(model, clips, config: LuxaConfig) -> float:
+    hypotheses = []
+    for clip in clips:
+        samples = prepare(load_audio(clip.path), config.stt).samples
+        segments, _ = model.transcribe(samples, language=clip.language,
+                                       **decode_options(config.stt, len(samples) / STT_RATE))
+        hypotheses.append(" ".join(s.text.strip() for s in segments))
+    return word_error_rate([c.reference for c in clips], hypotheses)
 
 
 @pytest.mark.parametrize("language", ["en", "fr"])
 async def test_fleurs_wer_of_the_manager_is_no_worse_than_faster_whisper_directly(
         language, greedy_stt, direct_whisper, fleurs_clips, greedy_config):
     clips = [c for c in fleurs_clips if c.language == language]
-    ours, theirs = [], []
+    ours = []
     for clip in clips:
         # Both get the same decoded samples, so the comparison measures what the manager adds
         # (hygiene, chain, filter), not two different Opus decoders.
-        audio = load_audio(clip.path)
-        result = await greedy_stt.transcribe(audio, language)
+        result = await greedy_stt.transcribe(load_audio(clip.path), language)
         assert result.backend == "whisper_base" and result.language == language
         ours.append(result.text)
-        segments, _ = direct_whisper.transcribe(prepare(audio, greedy_config.stt).samples, language=language,
-                                                **decode_options(greedy_config.stt))
-        theirs.append(" ".join(s.text.strip() for s in segments))
-    references = [c.reference for c in clips]
-    ours_wer, direct_wer = word_error_rate(references, ours), word_error_rate(references, theirs)
+    ours_wer = word_error_rate([c.reference for c in clips], ours)
+    direct_wer = _direct_wer(direct_whisper, clips, greedy_config)
     print(f"{language}: manager WER {ours_wer:.3f}, direct faster-whisper WER {direct_wer:.3f}")
     assert ours_wer <= direct_wer
     assert ours_wer < WER_CEILING[language]
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_the_short_encoder_window_costs_at_most_a_few_words_against_full_windows(
+        language, direct_whisper, fleurs_clips, greedy_config):
+    clips = [c for c in fleurs_clips if c.language == language]
+    short_wer = _direct_wer(direct_whisper, clips, greedy_config)
+    full_wer = _direct_wer(_direct_whisper(greedy_config, None), clips, greedy_config)
+    print(f"{language}: WER with {greedy_config.stt.window_padding_s} s of padding {short_wer:.3f}, "
+          f"full 30 s windows {full_wer:.3f}")
+    assert short_wer <= full_wer + SHORT_WINDOW_WER_ALLOWANCE
 
 
 async def test_language_is_detected_when_not_given(real_stt, command_clips, corpus_dir):

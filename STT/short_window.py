@@ -1,0 +1,57 @@
+"""Encode only the audio (plus a little padding), not Whisper's whole 30 s window.
+
+faster-whisper pads every window to 3000 mel frames (30 s) and the encoder pays for all of them:
+on a CPU a 3 s command costs as much to encode as 30 s of speech (whisper-base: 0.64 s of its
+0.9 s). CTranslate2's encoder accepts shorter inputs, so the padding after the speech is cut
+down to `pad_s` seconds (whisper.cpp calls the same idea `audio_ctx`). The model was trained on
+full windows and with no padding at all it loops; with 3 s of it, on the shared corpus, WER
+moves within a word or two of the full window (docs/BENCHMARKS.md) while a command's STT drops
+from 0.9 s to about 0.25 s.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+FRAMES_PER_SECOND = 100  # Whisper mel frames (10 ms hop)
+FULL_WINDOW_FRAMES = 3000
+WHISPER_MAX_LENGTH = 448
+# Room for the longest plausible speech: about 12 tokens a second (fast speech is under 6 words
+# a second, plus timestamp tokens) and a fixed allowance for the prompt and a short clip.
+TOKENS_PER_SECOND = 12
+TOKENS_BASE = 16
+
+
+def trim_padding(features: np.ndarray, pad_frames: int) -> np.ndarray:
+    """Cut the zero frames faster-whisper appended to one (80, 3000) window down to
+    `pad_frames`. Its padding is exact zeros, which a real log-mel frame never is."""
+    if features.ndim != 2:
+        return features  # a batch: left to the full-window path
+    voiced = np.flatnonzero(np.any(features != 0.0, axis=0))
+    content = int(voiced[-1]) + 1 if voiced.size else 1
+    keep = min(features.shape[-1], content + pad_frames)
+    return np.ascontiguousarray(features[:, :keep]) if keep < features.shape[-1] else features
+
+
+def max_new_tokens(duration_s: float, prompt_allowance: int = 8) -> int:
+    """A bound on the tokens a clip can need, so a decoding loop stops early instead of running to
+    Whisper's 448 tokens (seconds of CPU per temperature retry)."""
+    wanted = TOKENS_BASE + math.ceil(TOKENS_PER_SECOND * duration_s)
+    return max(1, min(wanted, WHISPER_MAX_LENGTH - prompt_allowance))
+
+
+def short_window_model(pad_s: float | None, *args, **kwargs):
+    """A faster-whisper WhisperModel that encodes at most `pad_s` seconds of padding after the
+    speech; `pad_s=None` gives the stock model (full 30 s windows)."""
+    from faster_whisper import WhisperModel
+
+    if pad_s is None:
+        return WhisperModel(*args, **kwargs)
+    pad_frames = round(pad_s * FRAMES_PER_SECOND)
+
+    class ShortWindowWhisper(WhisperModel):
+        def encode(self, features):  # faster-whisper's one place that runs the encoder
+            return super().encode(trim_padding(features, pad_frames))
+
+    return ShortWindowWhisper(*args, **kwargs)
