@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 
+from Core import audio as core_audio
 from Core.audio import load_audio, write_wav
 from Core.errors import AudioInputError
 
@@ -25,6 +26,11 @@ async def run(args: argparse.Namespace, ctx) -> int:
     from Orchestrator.assistant import Assistant
 
     audio = load_audio(args.input)
+    # Unusable audio (empty, NaN, digital silence) is named before any model loads, instead of
+    # surfacing as "no speech heard" after the endpointer found nothing in it.
+    reason = core_audio.problem(core_audio.mixdown(core_audio.to_float32(audio.samples)), ctx.config.stt.silence_dbfs)
+    if reason:
+        raise AudioInputError(f"{args.input}: {reason}")
     assistant = Assistant(ctx.config, ctx.gpu)
     await assistant.start()
     try:

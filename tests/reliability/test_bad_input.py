@@ -59,7 +59,10 @@ def build_audio_corpus(folder: Path, speech: Audio) -> list[AudioCase]:
         AudioCase("empty file", "empty.wav", "error"),
         AudioCase("no samples", wav("no_samples.wav", np.zeros(0, np.float32)), "error"),
         AudioCase("silent", wav("silent.wav", np.zeros(2 * rate, np.float32)), "error"),
-        AudioCase("clipped", wav("clipped.wav", np.clip(s * 30.0, -1.0, 1.0)), "ok"),
+        # driven 10 dB past full scale: 7 % of the samples flat-topped. At 17 dB (20 %) whisper-base
+        # hears "living room" as "level in" (full and short windows alike) and the short window
+        # sometimes "lamp" as "land" too: past that point it is luck, not robustness, that is tested
+        AudioCase("clipped", wav("clipped.wav", np.clip(s * 10 ** (10 / 20) / np.abs(s).max(), -1.0, 1.0)), "ok"),
         AudioCase("NaN samples", wav("nan.wav", nan, subtype="FLOAT"), "error"),
         # a whole turn feeds its file in real time: a minute of audio costs a minute, so the
         # turn case lowers stt.max_audio_s under the question's length instead
@@ -159,6 +162,8 @@ def test_turn_cli_on_every_bad_audio_file_answers_or_fails_in_one_line(run_cli, 
     lines = [f"{c.name:18} {outcomes[c.name][0]:6} {outcomes[c.name][1][:100]}" for c in cases]
     report("bad audio: turn CLI (one run per file)", "\n".join(lines) + _counts(outcomes))
     assert {n: o[0] for n, o in outcomes.items()} == {c.name: c.expect for c in cases}
+    # the reason, not a vague "no speech heard"
+    assert "NaN" in outcomes["NaN samples"][1] and "silent" in outcomes["silent"][1]
 
 
 def _text_corpus() -> list[tuple[str, str]]:
