@@ -4,9 +4,9 @@ faster-whisper pads every window to 3000 mel frames (30 s) and the encoder pays 
 on a CPU a 3 s command costs as much to encode as 30 s of speech (whisper-base: 0.64 s of its
 0.9 s). CTranslate2's encoder accepts shorter inputs, so the padding after the speech is cut
 down to `pad_s` seconds (whisper.cpp calls the same idea `audio_ctx`). The model was trained on
-full windows and with no padding at all it loops; with 3 s of it, on the shared corpus, WER
-moves within a word or two of the full window (docs/BENCHMARKS.md) while a command's STT drops
-from 0.9 s to about 0.25 s.
+full windows and with no padding at all it loops; with 4 s of it (the default), on the shared
+corpus, WER stays within a word of full windows (docs/BENCHMARKS.md) while a command's STT drops
+from 0.9 s to about 0.26 s.
 """
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """STT benchmark: per-clip latency, RTF and WER through RobustSTTManager on the shared corpus,
-p50/p95 overall and per language, plus the VAD's per-frame cost.
+p50/p95 overall and per language, plus the VAD's per-frame cost. With a short encoder window
+(stt.window_padding_s, the default) the same clips run again on full 30 s windows, in the same
+process, so the saving and its WER cost are side by side.
 
     .venv/bin/python scripts/bench_stt.py [--json OUT] [--corpus DIR] [--set key=value ...]
 
@@ -112,6 +114,12 @@ def bench_vad(config, corpus: Path) -> dict:
     }
 
 
+def _print_summary(summary: dict) -> None:
+    for group, s in summary.items():
+        print(f"{group:10s} n={s['clips']:2d}  latency p50 {s['latency_ms_p50']:7.1f} ms  p95 {s['latency_ms_p95']:7.1f} ms"
+              f"  RTF p50 {s['rtf_p50']:.3f}  p95 {s['rtf_p95']:.3f}  WER {s['wer']:.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="OUT", help="also write every figure to this JSON file")
@@ -131,12 +139,23 @@ def main(argv: list[str] | None = None) -> int:
             raise LuxaError(f"corpus not found: {corpus} (use --corpus or LUXA_CORPUS)")
         rows = asyncio.run(bench_manager(config, corpus_clips(corpus)))
         report = {"clips": rows, "summary": summarise(rows), "vad": bench_vad(config, corpus)}
+        if config.stt.window_padding_s is not None:
+            print("again on full 30 s windows (stt.window_padding_s=null):", file=sys.stderr)
+            full = config.model_copy(update={"stt": config.stt.model_copy(update={"window_padding_s": None})})
+            full_rows = asyncio.run(bench_manager(full, corpus_clips(corpus)))
+            report["full_window"] = {"clips": full_rows, "summary": summarise(full_rows)}
     except LuxaError as err:
         print(f"bench_stt: error: {err}", file=sys.stderr)
         return 1
-    for group, s in report["summary"].items():
-        print(f"{group:10s} n={s['clips']:2d}  latency p50 {s['latency_ms_p50']:7.1f} ms  p95 {s['latency_ms_p95']:7.1f} ms"
-              f"  RTF p50 {s['rtf_p50']:.3f}  p95 {s['rtf_p95']:.3f}  WER {s['wer']:.3f}")
+    print(f"encoder window: speech + {config.stt.window_padding_s} s of padding" if config.stt.window_padding_s
+          else "encoder window: full 30 s")
+    _print_summary(report["summary"])
+    if "full_window" in report:
+        print("full 30 s windows, same clips:")
+        _print_summary(report["full_window"]["summary"])
+        for group, short in report["summary"].items():
+            full_p50 = report["full_window"]["summary"][group]["latency_ms_p50"]
+            print(f"{group:10s} latency p50 short / full window: x{short['latency_ms_p50'] / full_p50:.2f}")
     v = report["vad"]
     print(f"VAD per {v['frame_ms']} ms frame: p50 {v['us_p50']} us, p95 {v['us_p95']} us, max {v['us_max']} us "
           f"({100 * v['fraction_of_real_time_p95']:.2f}% of real time at p95)")
