@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable
 
 from Config.schema import LuxaConfig
-from Core.breaker import CircuitBreaker
+from Core.breaker import BreakerState, CircuitBreaker
 from Core.errors import AllBackendsFailed, BackendError, ConfigError, LuxaError
 from Core.fallback import ChainMember, FallbackChain
 from Core.gpu import GpuStatus
@@ -113,6 +113,23 @@ class EnhancedLLMManager:
             except LuxaError as err:
                 log.error("llm backend %s unavailable, the chain starts on the next one: %s", member.name, err)
                 _open(member.breaker)
+        await self._prime_system_prompt()
+
+    async def _prime_system_prompt(self) -> None:
+        """Evaluate the system prompt once at start-up. llama.cpp reuses the longest prefix it has
+        already evaluated, so the first question after a start only pays for its own words
+        (SmolLM2 on one thread: about 0.3 s less to the first token)."""
+        llm = self.config.llm
+        messages = self.new_conversation().messages() + [{"role": "user", "content": "Hello."}]
+        request = GenerationRequest(messages, 1, 0.0, 1.0, list(llm.stop), llm.repeat_penalty)
+        for member in self.chain.members:
+            prime = getattr(member.backend, "prime", None)
+            if prime is None or member.breaker.state is not BreakerState.CLOSED:
+                continue
+            try:
+                await asyncio.wait_for(prime(request), llm.first_token_timeout_s)
+            except (LuxaError, TimeoutError) as err:  # a slow first turn, nothing worse
+                log.warning("llm backend %s: system prompt not primed: %s", member.name, err or "timed out")
 
     def stream(self, text: str, conversation: Conversation | None = None,
                language: str | None = None) -> AsyncIterator[str]:

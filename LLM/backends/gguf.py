@@ -176,6 +176,13 @@ class GgufBackend:
         finally:
             model.checkin()
 
+    async def prime(self, request: GenerationRequest) -> None:
+        """Run `request` to its end and drop the text: fills llama.cpp's prefix cache."""
+        if self._model is None:
+            return
+        async for _ in self.stream(request, GenerationStats()):
+            pass
+
     def health(self) -> dict:
         model = self._model
         return {

@@ -190,3 +190,23 @@ async def test_a_turn_exports_first_token_rate_tokens_and_context_metrics(real_m
     assert value("luxa_llm_requests_total", outcome="ok") == requests + 1
     assert value("luxa_llm_context_tokens") > result.tokens
     assert value("luxa_llm_breaker_state") == 0
+
+
+async def test_start_evaluates_the_system_prompt_so_the_first_turn_reuses_it(llm_config):
+    manager = EnhancedLLMManager(llm_config, CPU)
+    await manager.start()
+    try:
+        llama = manager.backends[0].loaded.llama
+        cached = list(llama.input_ids[: llama.n_tokens])
+        system_tokens = llama.tokenize(llm_config.llm.system_prompt.encode(), add_bos=False)
+        # the system prompt's tokens sit inside the evaluated prefix, before any user text
+        text = llama.detokenize(cached).decode("utf-8", "replace")
+        assert llm_config.llm.system_prompt in text and len(cached) > len(system_tokens)
+        assert manager.conversation.turns == []  # priming leaves no trace in the conversation
+        result = await manager.chat("What is the capital of France?", manager.new_conversation())
+        assert "paris" in result.reply.lower()
+        after = list(llama.input_ids[: llama.n_tokens])
+        shared = next((i for i, (a, b) in enumerate(zip(cached, after)) if a != b), len(cached))
+        assert shared >= len(system_tokens)  # the turn kept the primed prefix instead of re-evaluating it
+    finally:
+        await manager.close()
