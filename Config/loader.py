@@ -65,20 +65,32 @@ def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, str]]:
     return sorted(found)
 
 
+def _next_key(node: dict[str, Any], parts: list[str], i: int) -> tuple[str, int]:
+    """The key that `parts[i:]` starts with: the longest run of parts naming a key already in
+    `node`, so that a key with a dot in it ("tts.clone.models.0.6B") can be set; else one part."""
+    for end in range(len(parts), i + 1, -1):
+        joined = ".".join(parts[i:end])
+        if joined in node:
+            return joined, end
+    return parts[i], i + 1
+
+
 def _set_dotted(data: dict[str, Any], dotted: str, raw: str) -> None:
     parts = dotted.split(".")
     node = data
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
+    key, i = _next_key(node, parts, 0)
+    while i < len(parts):
+        child = node.get(key)
         if child is None:
-            child = node[part] = {}
+            child = node[key] = {}
         if not isinstance(child, dict):
-            raise ConfigError(f"{'.'.join(parts[: i + 1])} is not a section, cannot set {dotted}")
+            raise ConfigError(f"{'.'.join(parts[:i])} is not a section, cannot set {dotted}")
         node = child
+        key, i = _next_key(node, parts, i)
     try:
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        node[key] = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
-        node[parts[-1]] = raw
+        node[key] = raw
 
 
 def _one_line(err: ValidationError) -> str:

@@ -103,6 +103,12 @@ def test_set_adds_a_new_backend():
     assert "primary" in cfg.llm.backends
 
 
+def test_set_reaches_a_key_with_a_dot_in_its_name():
+    cfg = load_config(overrides=["tts.clone.models.0.6B=/srv/qwen-small", "tts.clone.model_size=0.6B"], environ={})
+    assert cfg.tts.clone.models["0.6B"] == "/srv/qwen-small"
+    assert cfg.tts.clone.models["1.7B"] == LuxaConfig().tts.clone.models["1.7B"]  # its sibling is kept
+
+
 def test_set_without_equals_sign_is_rejected():
     assert "key=value" in _config_error(overrides=["stt.beam_size"])
 
