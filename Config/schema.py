@@ -44,6 +44,7 @@ class VadConfig(Section):
     max_utterance_s: float = Field(20.0, ge=1.0, le=120.0)
     early_stt: bool = True
     pause_ms: int = Field(120, ge=10, le=3000)
+    quiet_input_gain_db: float = Field(30.0, ge=0.0, le=60.0)
 
 
 class SttBackendConfig(Section):
@@ -71,6 +72,7 @@ class SttConfig(Section):
     max_word_repeats: int = Field(8, ge=2, le=1000)
     max_char_repeats: int = Field(15, ge=2, le=1000)
     window_padding_s: float | None = Field(4.0, ge=0.5, le=30.0)
+    quiet_lift_dbfs: float | None = Field(-45.0, ge=-60.0, le=-10.0)
     backends: dict[str, SttBackendConfig] = Field(
         default_factory=lambda: {
             "whisper_base": SttBackendConfig(model="whisper-base", priority=10),

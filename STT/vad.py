@@ -28,6 +28,36 @@ class EndpointEvent:
     start_t: float | None = None  # stream time where the utterance (its pre-roll) begins
 
 
+class QuietInputGain:
+    """The gain the cheap gate hears frames at, so that a quiet microphone still opens it.
+
+    webrtcvad judges energy as well as spectrum: speech recorded below about -55 dBFS never
+    passes it, although Silero (level-independent) and Whisper hear it well. Frames are lifted
+    until the input's noise floor (the 10th percentile of the last 3 s of frame levels) reaches
+    `FLOOR_DBFS`, by at most `max_gain_db`. A normal microphone's floor already sits near -60
+    dBFS or above, so it gets no gain; only very clean, quiet input is lifted. Only the gate's
+    copy is lifted: Silero and STT get the frames as recorded.
+    """
+
+    FLOOR_DBFS = -60.0
+    HISTORY_FRAMES = 100
+    MIN_LEVEL = 1e-6  # digital silence: counts as -120 dBFS, not minus infinity
+
+    def __init__(self, max_gain_db: float):
+        self.max_gain = 10 ** (max_gain_db / 20)
+        self.target = 10 ** (self.FLOOR_DBFS / 20)
+        self._levels: deque[float] = deque(maxlen=self.HISTORY_FRAMES)
+        self.gain = 1.0
+
+    def apply(self, frame: np.ndarray) -> np.ndarray:
+        if self.max_gain <= 1.0:
+            return frame
+        self._levels.append(max(float(np.sqrt(np.mean(frame * frame))), self.MIN_LEVEL))
+        floor = float(np.percentile(self._levels, 10))
+        self.gain = min(self.max_gain, max(1.0, self.target / floor))
+        return frame if self.gain == 1.0 else np.clip(frame * self.gain, -1.0, 1.0)
+
+
 def _check_format(sample_rate: int, frame_ms: int) -> int:
     if sample_rate != SAMPLE_RATE:
         raise ValueError(f"VAD runs at {SAMPLE_RATE} Hz (Silero v6), got {sample_rate} Hz")
@@ -46,6 +76,7 @@ class SpeechDetector:
         self.sample_rate = sample_rate
         self.threshold = config.silero_threshold
         self._gate = webrtcvad.Vad(config.webrtc_aggressiveness)
+        self._gate_gain = QuietInputGain(config.quiet_input_gain_db)
         self._silero = SileroStream()
         self._probability = 0.0
 
@@ -54,7 +85,7 @@ class SpeechDetector:
         frame = np.asarray(frame, dtype=np.float32)
         if frame.shape != (self.frame_len,):
             raise ValueError(f"expected a mono frame of {self.frame_len} samples, got shape {frame.shape}")
-        if not self._gate.is_speech(float32_to_pcm16(frame), self.sample_rate):
+        if not self._gate.is_speech(float32_to_pcm16(self._gate_gain.apply(frame)), self.sample_rate):
             self._silero.skip(frame)
             self._probability = 0.0
         else:

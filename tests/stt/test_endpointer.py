@@ -7,7 +7,7 @@ import pytest
 from Config.schema import VadConfig
 from Core.audio import STT_RATE, dbfs, load_audio
 from STT.scoring import word_error_rate
-from STT.vad import Endpointer, SpeechDetector
+from STT.vad import Endpointer, QuietInputGain, SpeechDetector
 
 FRAME_MS = 30
 FRAME = STT_RATE * FRAME_MS // 1000
@@ -126,12 +126,43 @@ def test_a_recording_padded_with_silence_gives_exactly_one_utterance_covering_th
     assert finishes <= pad_s + len(speech) / STT_RATE + 0.5, "trailing silence should be trimmed"
 
 
-@pytest.mark.parametrize("kind", ["digital silence", "white noise", "brown noise"])
+@pytest.mark.parametrize("gain_db, heard", [(30.0, True), (0.0, False)])
+def test_quiet_clean_speech_opens_the_gate_only_with_the_quiet_input_gain(corpus_dir, gain_db, heard):
+    """fleurs-en-004 as recorded, about -67 dBFS: webrtcvad alone never hears it."""
+    speech = load_audio(corpus_dir / "fleurs" / "fleurs-en-004.ogg").to_rate(STT_RATE).samples
+    assert dbfs(speech) < -60
+    padded = np.concatenate([np.zeros(STT_RATE, np.float32), speech, np.zeros(2 * STT_RATE, np.float32)])
+    ends = [e for e in stream(Endpointer(VadConfig(quiet_input_gain_db=gain_db)), padded) if e.kind == "end"]
+    assert bool(ends) is heard
+    if heard:  # most of the 4.3 s clip, not a fragment
+        assert sum(e.audio.duration_s for e in ends) > 0.6 * len(speech) / STT_RATE
+
+
+def test_quiet_input_gain_lifts_only_input_whose_noise_floor_is_under_60_dbfs():
+    rng = np.random.default_rng(3)
+    ordinary, clean = QuietInputGain(30.0), QuietInputGain(30.0)
+    for _ in range(120):
+        ordinary.apply(rng.normal(0, 10 ** (-50 / 20), FRAME).astype(np.float32))
+        clean.apply(rng.normal(0, 10 ** (-80 / 20), FRAME).astype(np.float32))
+    assert ordinary.gain == 1.0  # a normal microphone is left as it is
+    assert 10 ** (15 / 20) < clean.gain <= 10 ** (21 / 20)  # -80 dBFS floor -> lifted by about 20 dB
+    silent = QuietInputGain(30.0)
+    loud = np.full(FRAME, 0.5, np.float32)
+    for _ in range(50):
+        silent.apply(np.zeros(FRAME, np.float32))
+    assert np.abs(silent.apply(loud)).max() <= 1.0  # capped gain, clipped to full scale
+    assert silent.gain == pytest.approx(10 ** (30 / 20))
+    assert QuietInputGain(0.0).apply(loud) is loud
+
+
+@pytest.mark.parametrize("kind", ["digital silence", "white noise", "brown noise", "faint hiss"])
 def test_silence_and_noise_emit_nothing(kind):
     rng = np.random.default_rng(5)
     n = 5 * STT_RATE
     if kind == "digital silence":
         samples = np.zeros(n, np.float32)
+    elif kind == "faint hiss":  # -85 dBFS: the quiet input gain lifts it by the full 30 dB
+        samples = rng.normal(0, 10 ** (-85 / 20), n).astype(np.float32)
     elif kind == "white noise":
         samples = rng.normal(0, 0.1, n).astype(np.float32)
     else:

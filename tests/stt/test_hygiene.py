@@ -84,3 +84,18 @@ def test_an_unreadable_file_is_refused_in_one_line(tmp_path):
     bogus.write_bytes(b"RIFF not really a wave file" * 10)
     with pytest.raises(AudioInputError, match="cannot read audio file"):
         load_audio(bogus)
+
+
+def test_quiet_audio_is_lifted_to_the_configured_level_and_loud_audio_is_left_alone():
+    quiet = speechlike(1.0, level=10 ** (-60 / 20))
+    assert dbfs(prepare(Audio(quiet, STT_RATE), CONFIG).samples) == pytest.approx(CONFIG.quiet_lift_dbfs, abs=0.1)
+    loud = speechlike(1.0, level=0.1)
+    np.testing.assert_array_equal(prepare(Audio(loud, STT_RATE), CONFIG).samples, loud)
+    off = SttConfig(quiet_lift_dbfs=None)
+    np.testing.assert_array_equal(prepare(Audio(quiet, STT_RATE), off).samples, quiet)
+
+
+def test_the_lift_is_capped_at_40_db():
+    faint = speechlike(1.0, level=10 ** (-78 / 20))  # just above stt.silence_dbfs
+    lifted = prepare(Audio(faint, STT_RATE), SttConfig(quiet_lift_dbfs=-30.0)).samples
+    assert dbfs(lifted) == pytest.approx(-38.0, abs=0.2)
