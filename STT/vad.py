@@ -41,20 +41,26 @@ class QuietInputGain:
 
     FLOOR_DBFS = -60.0
     HISTORY_FRAMES = 100
+    UPDATE_EVERY = 10  # frames between floor estimates: a percentile per frame costs more than the gate
     MIN_LEVEL = 1e-6  # digital silence: counts as -120 dBFS, not minus infinity
 
     def __init__(self, max_gain_db: float):
         self.max_gain = 10 ** (max_gain_db / 20)
         self.target = 10 ** (self.FLOOR_DBFS / 20)
-        self._levels: deque[float] = deque(maxlen=self.HISTORY_FRAMES)
+        self._levels = np.empty(self.HISTORY_FRAMES)
+        self._count = 0
         self.gain = 1.0
 
     def apply(self, frame: np.ndarray) -> np.ndarray:
         if self.max_gain <= 1.0:
             return frame
-        self._levels.append(max(float(np.sqrt(np.mean(frame * frame))), self.MIN_LEVEL))
-        floor = float(np.percentile(self._levels, 10))
-        self.gain = min(self.max_gain, max(1.0, self.target / floor))
+        self._levels[self._count % self.HISTORY_FRAMES] = max(float(np.sqrt(np.dot(frame, frame) / frame.size)),
+                                                               self.MIN_LEVEL)
+        self._count += 1
+        if self._count <= self.UPDATE_EVERY or self._count % self.UPDATE_EVERY == 0:
+            known = self._levels[: min(self._count, self.HISTORY_FRAMES)]
+            floor = float(np.partition(known, len(known) // 10)[len(known) // 10])  # 10th percentile
+            self.gain = min(self.max_gain, max(1.0, self.target / floor))
         return frame if self.gain == 1.0 else np.clip(frame * self.gain, -1.0, 1.0)
 
 
