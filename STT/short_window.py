@@ -15,7 +15,6 @@ import math
 import numpy as np
 
 FRAMES_PER_SECOND = 100  # Whisper mel frames (10 ms hop)
-FULL_WINDOW_FRAMES = 3000
 WHISPER_MAX_LENGTH = 448
 # Room for the longest plausible speech: about 12 tokens a second (fast speech is under 6 words
 # a second, plus timestamp tokens) and a fixed allowance for the prompt and a short clip.

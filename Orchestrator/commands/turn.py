@@ -28,7 +28,7 @@ async def run(args: argparse.Namespace, ctx) -> int:
     audio = load_audio(args.input)
     # Unusable audio (empty, NaN, digital silence) is named before any model loads, instead of
     # surfacing as "no speech heard" after the endpointer found nothing in it.
-    reason = core_audio.problem(core_audio.mixdown(core_audio.to_float32(audio.samples)), ctx.config.stt.silence_dbfs)
+    reason = core_audio.problem(audio.samples, ctx.config.stt.silence_dbfs)  # load_audio gave mono float32
     if reason:
         raise AudioInputError(f"{args.input}: {reason}")
     assistant = Assistant(ctx.config, ctx.gpu)
