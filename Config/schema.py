@@ -105,6 +105,7 @@ class LlmConfig(Section):
     stop: list[str] = Field(default_factory=lambda: ["<|im_end|>", "\nUser:"])
     first_token_timeout_s: float = Field(10.0, gt=0.0, le=600.0)
     total_timeout_s: float = Field(30.0, gt=0.0, le=3600.0)
+    prompt_eval_budget_s: float = Field(2.0, gt=0.0, le=600.0)
     threads: int = Field(1, ge=1, le=64)
     chat_template: str | None = None
     max_input_chars: int = Field(4000, ge=1, le=1_000_000)

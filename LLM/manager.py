@@ -217,7 +217,7 @@ class EnhancedLLMManager:
         if turn.backend != APOLOGY and turn.backend != "none":
             s = turn.stats
             self.metrics.observe_turn(turn.backend, turn.first_token_s, turn.latency_s,
-                                      s.tokens_in, s.tokens_out, s.context_tokens)
+                                      s.tokens_in, s.tokens_out, s.context_tokens, s.tokens_evaluated)
 
     def _apology(self, language: str | None) -> str:
         apologies = self.config.llm.apology

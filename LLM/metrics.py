@@ -11,11 +11,11 @@ class LlmMetrics:
         self.first_token = histogram("luxa_llm_first_token_seconds", "time from request to the first spoken piece", ("backend",))
         self.token_rate = histogram("luxa_llm_tokens_per_second", "generated tokens per second after the first",
                                     ("backend",), buckets=TOKEN_RATE_BUCKETS)
-        self.tokens = counter("luxa_llm_tokens_total", "tokens read (in) and written (out)", ("backend", "direction"))
+        self.tokens = counter("luxa_llm_tokens_total", "prompt tokens (in), of which evaluated rather than served by the cache (evaluated), and written (out)", ("backend", "direction"))
         self.context = gauge("luxa_llm_context_tokens", "tokens in the model context after the last turn", ("backend",))
 
     def observe_turn(self, backend: str, first_token_s: float | None, latency_s: float,
-                     tokens_in: int, tokens_out: int, context_tokens: int) -> None:
+                     tokens_in: int, tokens_out: int, context_tokens: int, tokens_evaluated: int = 0) -> None:
         if first_token_s is not None:
             self.first_token.labels(backend).observe(first_token_s)
             decode_s = latency_s - first_token_s
@@ -23,5 +23,6 @@ class LlmMetrics:
                 self.token_rate.labels(backend).observe((tokens_out - 1) / decode_s)
         self.tokens.labels(backend, "in").inc(tokens_in)
         self.tokens.labels(backend, "out").inc(tokens_out)
+        self.tokens.labels(backend, "evaluated").inc(tokens_evaluated)
         if context_tokens:
             self.context.labels(backend).set(context_tokens)

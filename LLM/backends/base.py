@@ -21,6 +21,7 @@ class GenerationStats:
 
     tokens_in: int = 0
     tokens_out: int = 0
+    tokens_evaluated: int = 0  # prompt tokens the model's cache did not serve
     context_tokens: int = 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,9 @@ from Config.schema import LlmBackendConfig, LlmConfig
 from Core.errors import BackendError, LuxaError
 from Core.gpu import GpuStatus
 from Core.models import resolve
+from LLM.backends import prompt_cache
 from LLM.backends.base import GenerationRequest, GenerationStats
+from LLM.backends.prompt_fit import EvalRate, Messages, fit
 from LLM.backends.threaded import iterate_in_thread
 from LLM.errors import SwapRefused
 
@@ -33,7 +36,10 @@ class LoadedModel:
 
     llama: Any
     path: Path
+    formatter: Any  # the chat template that turns messages into the prompt text
     lock: threading.Lock = field(default_factory=threading.Lock)
+    rate: EvalRate = field(default_factory=EvalRate)
+    can_shift: bool = False
     freed: bool = False
     _users: int = 0
     _retiring: bool = False
@@ -117,6 +123,11 @@ class GgufBackend:
         return loaded
 
     def _load_blocking(self, path: Path) -> LoadedModel:
+        llama = self._new_llama(path)
+        formatter = _formatter(llama, self._llm.chat_template or llama.metadata.get("tokenizer.chat_template"))
+        return LoadedModel(llama, path, formatter, can_shift=prompt_cache.can_shift(llama))
+
+    def _new_llama(self, path: Path) -> Any:
         from llama_cpp import Llama  # imported here: the GPU must be pinned before llama.cpp loads
 
         layers = self._backend_cfg.n_gpu_layers if self._gpu.on_gpu else 0
@@ -128,10 +139,8 @@ class GgufBackend:
             n_gpu_layers=layers,
             verbose=False,
         )
-        if self._llm.chat_template:
-            llama.chat_handler = _template_handler(llama, self._llm.chat_template)
         log.info("llm backend %s: loaded %s (%d GPU layers)", self.name, path.name, layers)
-        return LoadedModel(llama, path)
+        return llama
 
     async def swap(self, model_name: str, memory_margin: float) -> Path:
         """Load `model_name` while the current model keeps serving, then switch and free the old one."""
@@ -170,7 +179,8 @@ class GgufBackend:
         try:
             # aclosing: leaving an `async for` does not close the inner generator, and only its
             # closing stops the worker thread.
-            async with aclosing(iterate_in_thread(lambda stop: _generate(model, request, stats, stop))) as pieces:
+            budget_s = self._llm.prompt_eval_budget_s
+            async with aclosing(iterate_in_thread(lambda stop: _generate(model, request, stats, stop, budget_s))) as pieces:
                 async for piece in pieces:
                     yield piece
         finally:
@@ -200,35 +210,80 @@ class GgufBackend:
 
 
 def _generate(model: LoadedModel, request: GenerationRequest, stats: GenerationStats,
-              stop: threading.Event) -> Iterator[str]:
+              stop: threading.Event, budget_s: float) -> Iterator[str]:
     """Runs in the worker thread; returns as soon as `stop` is set (checked every token)."""
     with model.lock:
-        chunks = model.llama.create_chat_completion(
-            messages=request.messages,
+        llama = model.llama
+        prompt = _prepare(model, request, budget_s)
+        started = time.perf_counter()
+        chunks = llama.create_completion(
+            prompt=prompt.tokens,
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             top_p=request.top_p,
-            stop=request.stop,
+            stop=request.stop + prompt.stop,
+            stopping_criteria=prompt.stopping_criteria,
             repeat_penalty=request.repeat_penalty,
             stream=True,
         )
+        first = True
         try:
             for chunk in chunks:
+                if first:  # the prompt is evaluated before the first chunk comes out
+                    model.rate.observe(prompt.uncached, time.perf_counter() - started)
+                    first = False
                 if stop.is_set():
                     return
-                text = chunk["choices"][0]["delta"].get("content")
+                text = chunk["choices"][0]["text"]
                 if text:
                     stats.tokens_out += 1
                     yield text
         finally:
             chunks.close()
-            stats.context_tokens = model.llama.n_tokens
-            stats.tokens_in = max(0, stats.context_tokens - stats.tokens_out)
+            stats.context_tokens = llama.n_tokens
+            stats.tokens_in = len(prompt.tokens)
+            stats.tokens_evaluated = prompt.uncached
 
 
-def _template_handler(llama: Any, template: str):
-    """The configured Jinja chat template in place of the one in the GGUF metadata."""
+@dataclass(frozen=True)
+class Prompt:
+    tokens: list[int]
+    uncached: int  # tokens the KV cache could not serve: what the first token waits for
+    stop: list[str]
+    stopping_criteria: Any
+
+
+def _prepare(model: LoadedModel, request: GenerationRequest, budget_s: float) -> Prompt:
+    """Render, shorten to the context and the evaluation budget, and line the cache up with it."""
+    llama = model.llama
+    cached = llama.input_ids[: llama.n_tokens]
+    rendered: dict[int, tuple[Any, list[int], prompt_cache.CachePlan]] = {}
+
+    def measure(messages: Messages) -> tuple[int, int]:
+        response = model.formatter(messages=messages)
+        tokens = llama.tokenize(response.prompt.encode("utf-8"), add_bos=not response.added_special, special=True)
+        plan = prompt_cache.plan(cached, tokens)
+        if plan.dropped and not model.can_shift:
+            plan = prompt_cache.CachePlan(plan.prefix)
+        rendered[len(messages)] = (response, tokens, plan)
+        return len(tokens), len(tokens) - plan.reused
+
+    fitted = fit(request.messages, measure, llama.n_ctx() - request.max_tokens, model.rate, budget_s)
+    response, tokens, plan = rendered[len(fitted.messages)]
+    if fitted.dropped_messages:
+        log.info("llm: answering from a shorter history (%d oldest messages left out) to keep the first token "
+                 "within llm.prompt_eval_budget_s=%g s", fitted.dropped_messages, budget_s)
+    prompt_cache.apply(llama, plan)
+    stop = response.stop if isinstance(response.stop, list) else [response.stop] if response.stop else []
+    return Prompt(tokens, len(tokens) - plan.reused, stop, response.stopping_criteria)
+
+
+def _formatter(llama: Any, template: str | None) -> Any:
+    """The chat template (configured, else the GGUF metadata's) as llama-cpp-python renders it."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    if not template:
+        raise BackendError("the model has no chat template in its metadata; set llm.chat_template")
 
     def token_text(token: int) -> str:
         return llama.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
@@ -238,4 +293,4 @@ def _template_handler(llama: Any, template: str):
         eos_token=token_text(llama.token_eos()),
         bos_token=token_text(llama.token_bos()),
         stop_token_ids=[llama.token_eos()],
-    ).to_chat_handler()
+    )

@@ -204,6 +204,6 @@ def test_gpu_layers_are_offloaded_only_when_the_guarded_card_is_in_use(fake_conf
     monkeypatch.setattr(llama_cpp, "Llama", RecordingLlama)
     spec = LlmBackendConfig(model="smollm2-135m", n_gpu_layers=-1)
     backend = GgufBackend("primary", spec, fake_config.llm, fake_config.models.dir, GpuStatus(device, 0))
-    backend._load_blocking(tmp_path / "model.gguf")
+    backend._new_llama(tmp_path / "model.gguf")
     assert seen["n_gpu_layers"] == expected_layers
     assert seen["n_threads"] == fake_config.llm.threads and seen["n_ctx"] == fake_config.llm.context_tokens

@@ -170,7 +170,7 @@ async def test_configured_chat_template_overrides_the_gguf_metadata(llm_config):
     manager = EnhancedLLMManager(config, CPU)
     await manager.start()
     try:
-        assert manager.backends[0].loaded.llama.chat_handler is not None
+        assert manager.backends[0].loaded.formatter.template == template
         result = await manager.chat("What is the capital of France?")
         assert result.backend == "primary" and "paris" in result.reply.lower()
     finally:
@@ -210,3 +210,47 @@ async def test_start_evaluates_the_system_prompt_so_the_first_turn_reuses_it(llm
         assert shared >= len(system_tokens)  # the turn kept the primed prefix instead of re-evaluating it
     finally:
         await manager.close()
+
+
+QUESTIONS = ["Tell me a fun fact about cats.", "How do I boil an egg?", "Why is the sky blue?",
+             "Give me a tip for sleeping better."]
+
+
+def evaluated_tokens() -> float:
+    return REGISTRY.get_sample_value("luxa_llm_tokens_total", {"backend": "primary", "direction": "evaluated"}) or 0.0
+
+
+async def test_a_session_past_its_history_budget_evaluates_only_the_new_turn(real_manager):
+    """Once the oldest exchanges are dropped every turn, the cache is shifted, not re-evaluated
+    (before: the whole history again each time, 8-9 s to the first token at 1000 tokens)."""
+    conversation = Conversation(real_manager.config.llm.system_prompt, 300, real_manager.count_tokens)
+    per_turn, trimmed_from = [], None
+    for n in range(14):
+        before = evaluated_tokens()
+        await real_manager.chat(QUESTIONS[n % len(QUESTIONS)], conversation)
+        per_turn.append(evaluated_tokens() - before)
+        if trimmed_from is None and len(conversation.turns) < 2 * (n + 1):
+            trimmed_from = n
+    assert trimmed_from is not None and trimmed_from < 10, "the history budget never trimmed the session"
+    history = conversation.history_tokens()
+    after = per_turn[trimmed_from + 1:]
+    assert after and max(after) < history / 2, f"evaluated per turn after trimming: {after} (history {history})"
+    answer = await real_manager.chat("What is the capital of France?", conversation)
+    assert "paris" in answer.reply.lower(), answer.reply
+
+
+async def test_a_cold_cache_answers_from_a_shorter_history_within_the_budget(real_manager, monkeypatch, caplog):
+    """Another conversation used the model in between: re-evaluating the whole history would
+    pass the budget, so the turn is answered from the question and fewer old exchanges."""
+    conversation = real_manager.new_conversation()
+    for question in QUESTIONS:
+        await real_manager.chat(question, conversation)
+    await real_manager.chat("Name three colours.", real_manager.new_conversation())
+    assert real_manager.backends[0].loaded.rate.tokens_per_s, "no evaluation speed measured yet"
+    monkeypatch.setattr(real_manager.config.llm, "prompt_eval_budget_s", 0.05)
+    before = evaluated_tokens()
+    with caplog.at_level(logging.INFO, logger="LLM.backends.gguf"):
+        answer = await real_manager.chat("What is the capital of France?", conversation)
+    assert "shorter history" in caplog.text
+    assert evaluated_tokens() - before < conversation.history_tokens() / 2
+    assert "paris" in answer.reply.lower(), answer.reply
