@@ -72,6 +72,7 @@ class SttConfig(Section):
     max_word_repeats: int = Field(8, ge=2, le=1000)
     max_char_repeats: int = Field(15, ge=2, le=1000)
     window_padding_s: float | None = Field(4.0, ge=0.5, le=30.0)
+    window_min_s: float = Field(10.0, ge=0.0, le=30.0)
     quiet_lift_dbfs: float | None = Field(-45.0, ge=-60.0, le=-10.0)
     backends: dict[str, SttBackendConfig] = Field(
         default_factory=lambda: {

@@ -22,14 +22,15 @@ TOKENS_PER_SECOND = 12
 TOKENS_BASE = 16
 
 
-def trim_padding(features: np.ndarray, pad_frames: int) -> np.ndarray:
+def trim_padding(features: np.ndarray, pad_frames: int, min_frames: int = 0) -> np.ndarray:
     """Cut the zero frames faster-whisper appended to one (80, 3000) window down to
-    `pad_frames`. Its padding is exact zeros, which a real log-mel frame never is."""
+    `pad_frames`, keeping at least `min_frames` in all. Its padding is exact zeros, which a
+    real log-mel frame never is."""
     if features.ndim != 2:
         return features  # a batch: left to the full-window path
     voiced = np.flatnonzero(np.any(features != 0.0, axis=0))
     content = int(voiced[-1]) + 1 if voiced.size else 1
-    keep = min(features.shape[-1], content + pad_frames)
+    keep = min(features.shape[-1], max(content + pad_frames, min_frames))
     return np.ascontiguousarray(features[:, :keep]) if keep < features.shape[-1] else features
 
 
@@ -40,17 +41,27 @@ def max_new_tokens(duration_s: float, prompt_allowance: int = 8) -> int:
     return max(1, min(wanted, WHISPER_MAX_LENGTH - prompt_allowance))
 
 
-def short_window_model(pad_s: float | None, *args, **kwargs):
+def short_window_model(pad_s: float | None, min_window_s: float, *args, **kwargs):
     """A faster-whisper WhisperModel that encodes at most `pad_s` seconds of padding after the
-    speech; `pad_s=None` gives the stock model (full 30 s windows)."""
+    speech, and at least `min_window_s` in all; `pad_s=None` gives the stock model (full 30 s
+    windows).
+
+    The minimum is what keeps short commands whole: with a 2 s command plus 4 s of padding the
+    decoder, never trained on windows that short, loops ("Turn on the living room light. Turn on
+    the living room light. Turn on the living room") until the token bound cuts it, mid-phrase:
+    the "lost last word" of a long session. Measured on 48 endpointed passes of the two corpus
+    commands (-60 dBFS noise floor, random frame alignment, greedy): 16 wrong at a 5.9 s window,
+    14 at 6.9 s, 2 at 7.9 s, 0 from 8.9 s on and 0 on full windows; a 10 s minimum costs about
+    +50 ms per command (0.18 s instead of 0.13 s, full windows 0.62 s)."""
     from faster_whisper import WhisperModel
 
     if pad_s is None:
         return WhisperModel(*args, **kwargs)
     pad_frames = round(pad_s * FRAMES_PER_SECOND)
+    min_frames = round(min_window_s * FRAMES_PER_SECOND)
 
     class ShortWindowWhisper(WhisperModel):
         def encode(self, features):  # faster-whisper's one place that runs the encoder
-            return super().encode(trim_padding(features, pad_frames))
+            return super().encode(trim_padding(features, pad_frames, min_frames))
 
     return ShortWindowWhisper(*args, **kwargs)

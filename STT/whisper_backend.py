@@ -133,9 +133,9 @@ class WhisperBackend:
         log.info("loading STT %s: %s on %s (%s)", self.name, info.path, self.device, self.config.compute_type)
         try:
             # faster-whisper is imported in there: heavy, and only after the GPU is pinned
-            model = short_window_model(self.stt.window_padding_s, str(info.path), device=self.device,
-                                       compute_type=self.config.compute_type, cpu_threads=self.stt.threads,
-                                       local_files_only=True)
+            model = short_window_model(self.stt.window_padding_s, self.stt.window_min_s, str(info.path),
+                                       device=self.device, compute_type=self.config.compute_type,
+                                       cpu_threads=self.stt.threads, local_files_only=True)
         except (RuntimeError, ValueError, OSError) as err:
             raise BackendError(f"cannot load {self.config.model} on {self.device}: {err}") from err
         if model.model.is_multilingual:

@@ -54,7 +54,7 @@ class RawEngines:
         llm = _first_enabled(config.llm.backends)
         # The same encoder window as LUXA (stt.window_padding_s), so that the ratio to this floor
         # measures our machinery and not that setting (bench stt compares the windows).
-        self.whisper = short_window_model(config.stt.window_padding_s,
+        self.whisper = short_window_model(config.stt.window_padding_s, config.stt.window_min_s,
                                           str(resolve(stt.model, "whisper", config.models.dir).path), device="cpu",
                                           compute_type=stt.compute_type, cpu_threads=config.stt.threads,
                                           local_files_only=True)

@@ -43,7 +43,7 @@ async def greedy_stt(greedy_config: LuxaConfig):
 def _direct_whisper(config: LuxaConfig, window_padding_s: float | None):
     backend = config.stt.backends["whisper_base"]
     path = resolve(backend.model, "whisper", config.models.dir).path
-    return short_window_model(window_padding_s, str(path), device="cpu", compute_type=backend.compute_type,
+    return short_window_model(window_padding_s, config.stt.window_min_s, str(path), device="cpu", compute_type=backend.compute_type,
                               cpu_threads=config.stt.threads, local_files_only=True)
 
 

@@ -34,6 +34,11 @@ def test_an_interior_zero_frame_does_not_end_the_content():
     assert trim_padding(features, 100).shape == (80, 600)
 
 
+def test_a_short_clip_keeps_padding_up_to_the_minimum_window():
+    assert trim_padding(_window(200), 400, min_frames=1000).shape == (80, 1000)
+    assert trim_padding(_window(800), 400, min_frames=1000).shape == (80, 1200)
+
+
 def test_all_zero_features_keep_only_the_padding():
     assert trim_padding(np.zeros((80, 3000), dtype=np.float32), 400).shape == (80, 401)
 
