@@ -11,7 +11,9 @@ class LlmMetrics:
         self.first_token = histogram("luxa_llm_first_token_seconds", "time from request to the first spoken piece", ("backend",))
         self.token_rate = histogram("luxa_llm_tokens_per_second", "generated tokens per second after the first",
                                     ("backend",), buckets=TOKEN_RATE_BUCKETS)
-        self.tokens = counter("luxa_llm_tokens_total", "prompt tokens (in), of which evaluated rather than served by the cache (evaluated), and written (out)", ("backend", "direction"))
+        self.tokens = counter("luxa_llm_tokens_total",
+                              "prompt tokens (in), those of them the cache did not serve (evaluated), written tokens (out)",
+                              ("backend", "direction"))
         self.context = gauge("luxa_llm_context_tokens", "tokens in the model context after the last turn", ("backend",))
 
     def observe_turn(self, backend: str, first_token_s: float | None, latency_s: float,

@@ -180,7 +180,8 @@ class GgufBackend:
             # aclosing: leaving an `async for` does not close the inner generator, and only its
             # closing stops the worker thread.
             budget_s = self._llm.prompt_eval_budget_s
-            async with aclosing(iterate_in_thread(lambda stop: _generate(model, request, stats, stop, budget_s))) as pieces:
+            generation = iterate_in_thread(lambda stop: _generate(model, request, stats, stop, budget_s))
+            async with aclosing(generation) as pieces:
                 async for piece in pieces:
                     yield piece
         finally:

@@ -10,7 +10,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -67,24 +67,6 @@ def assert_flat(warm: Resources, end: Resources) -> None:
     assert abs(end.fds - warm.fds) <= FD_DRIFT_MAX, f"open files {warm.fds} -> {end.fds}"
     assert abs(end.threads - warm.threads) <= THREAD_DRIFT_MAX, f"threads {warm.threads} -> {end.threads}"
     assert end.temp_files <= warm.temp_files, f"temporary files {warm.temp_files} -> {end.temp_files}"
-
-
-@dataclass
-class TurnLog:
-    """Turns of a soak: who answered, how long each took, the resource samples taken."""
-
-    answered: int = 0
-    asked: int = 0
-    seconds: list[float] = field(default_factory=list)
-    samples: list[tuple[int, Resources]] = field(default_factory=list)
-
-    def report(self, title: str) -> str:
-        times = sorted(self.seconds)
-        p50 = times[len(times) // 2] if times else 0.0
-        lines = [(f"{title}: {self.answered}/{self.asked} turns answered; turn wall time p50 {p50:.1f} s, "
-                  f"max {max(times, default=0.0):.1f} s")]
-        lines += [f"  after turn {n:4d}: {r}" for n, r in self.samples]
-        return "\n".join(lines)
 
 
 async def run_with_deadline(coro, seconds: float, what: str):
