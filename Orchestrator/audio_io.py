@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import logging
 import threading
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -19,6 +21,9 @@ from Core.audio import STT_RATE, Audio, resample
 from Core.errors import LuxaError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+# how long close() waits for PortAudio to let go of a stream; a frozen audio server may never answer
+CLOSE_WAIT_S = 1.0
 
 
 class NoAudioDevice(LuxaError):
@@ -60,8 +65,10 @@ class Microphone:
     """Yields 16 kHz float32 frames of `frame_ms`; reopens the device with back-off when it fails."""
 
     def __init__(self, device: int | str | None, frame_ms: int, initial_backoff_s: float, max_backoff_s: float,
-                 dead_after_s: float = 0.0, stall_s: float = 2.0):
+                 dead_after_s: float = 0.0, stall_s: float = 2.0, on_attempt: Callable[[], None] | None = None):
         self.device_spec = device
+        # told of every (re)open attempt: retrying a lost device is progress, not a hang (the watchdog)
+        self.on_attempt = on_attempt or (lambda: None)
         self.frame_len = STT_RATE * frame_ms // 1000
         self.initial_backoff_s = initial_backoff_s
         self.max_backoff_s = max_backoff_s
@@ -105,19 +112,16 @@ class Microphone:
     def close(self) -> None:
         stream, self._stream = self._stream, None
         if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception:  # a vanished device may refuse to close cleanly
-                log.debug("closing the input stream failed", exc_info=True)
+            _shut(stream, "input")
 
     async def frames(self, stop: asyncio.Event) -> AsyncIterator[np.ndarray]:
         loop = asyncio.get_running_loop()
         backoff = self.initial_backoff_s
         pending = np.zeros(0, np.float32)
         while not stop.is_set():
+            self.on_attempt()
             try:
-                rate = await asyncio.to_thread(self._open, loop)
+                rate = await asyncio.wrap_future(_daemon_call(self._open, "microphone-open", loop))
             except Exception as err:
                 if isinstance(err, NoAudioDevice) and self.lost_count == 0:
                     raise
@@ -131,7 +135,7 @@ class Microphone:
                 while not stop.is_set():
                     try:
                         block = await asyncio.wait_for(self._queue.get(), self.stall_s)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         # PortAudio often reports a vanished device only by going quiet
                         raise ConnectionError(f"no audio from the microphone for {self.stall_s:g} s") from None
                     zeros = zeros + len(block) / rate if not block.any() else 0.0
@@ -173,12 +177,50 @@ class FileMicrophone:
             yield self.samples[i:i + self.frame_len]
 
 
-class Speaker:
-    """One output stream fed from a buffer; stop() silences it at the next callback (barge-in)."""
+class _Output:
+    """A started output stream with its own lock: PortAudio aborts the process if a stream is closed
+    while another thread restarts it. One lock per stream, so that a thread stuck for good in a dead
+    stream's call holds up that stream only, never the one that replaces it."""
 
-    def __init__(self, device: int | str | None, latency_s: float):
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def flush(self) -> None:
+        """Drop what sits in the device buffer (abort), then play on (start)."""
+        with self.lock:
+            try:
+                self.stream.abort()
+                self.stream.start()
+            except Exception:  # the device may be going away; the stall check will tell
+                log.debug("flushing the output stream failed", exc_info=True)
+
+    @property
+    def stopped(self) -> bool:
+        """Not playing, and not because a flush is between its abort and its start."""
+        try:
+            active = self.stream.active
+        except Exception:  # PortAudio reports errors here too: a stream in error does not play
+            active = False
+        return not active and not self.lock.locked()
+
+
+class Speaker:
+    """One output stream fed from a buffer; stop() silences it at the next callback (barge-in).
+
+    The stream can die under us: the audio server restarts, the device goes. A stream that stopped,
+    or that has not called back for `stall_s` (a live one calls back every block, idle or not), is
+    replaced with back-off while the queued audio waits for it; drain() never waits longer than the
+    queued audio lasts plus a margin for one such reopen.
+    """
+
+    def __init__(self, device: int | str | None, latency_s: float, initial_backoff_s: float = 0.5,
+                 max_backoff_s: float = 5.0, stall_s: float = 2.0):
         self.device_spec = device
         self.latency_s = latency_s
+        self.initial_backoff_s = initial_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.stall_s = stall_s
         self.rate = 0
         self._lock = threading.Lock()
         self._queue: collections.deque[np.ndarray] = collections.deque()
@@ -188,32 +230,46 @@ class Speaker:
         self._first: float | None = None
         self._idle = threading.Event()
         self._idle.set()
-        self._stream = None
-        # PortAudio aborts the process if a stream is closed while another thread restarts it
-        self._stream_lock = threading.Lock()
+        self._output: _Output | None = None
+        self._tick = time.monotonic()  # the last callback
+        self._recovery: asyncio.Future | None = None
+        self._closed = asyncio.Event()
 
     def open(self) -> None:
+        """Open and start the device. Blocking; the reopens after a loss run it off the loop."""
         sd = _sd()
         index = find_device(self.device_spec, "output")
         info = sd.query_devices(index if index is not None else sd.default.device[1])
-        self.rate = int(info["default_samplerate"])
+        rate = int(info["default_samplerate"])
         # 40 ms blocks: shorter ones starve (ALSA underruns) while inference threads hold the GIL
-        self._stream = sd.OutputStream(device=index, samplerate=self.rate, channels=1, dtype="float32",
-                                       latency=self.latency_s, blocksize=self.rate // 25, callback=self._callback)
-        self._stream.start()
-        log.info("speaker open: %s at %d Hz", info["name"], self.rate)
+        stream = sd.OutputStream(device=index, samplerate=rate, channels=1, dtype="float32",
+                                 latency=self.latency_s, blocksize=rate // 25, callback=self._callback)
+        with self._lock:
+            if self.rate and rate != self.rate and self._queue:
+                log.warning("speaker rate changed to %d Hz; the queued reply is dropped", rate)
+                self._queue.clear()
+                self._idle.set()
+            self.rate = rate
+            self._tick = time.monotonic()
+        stream.start()
+        output = _Output(stream)
+        if self._closed.is_set():  # closed while this reopen was under way
+            _shut(stream, "output", output.lock)
+            return
+        self._output = output
+        log.info("speaker open: %s at %d Hz", info["name"], rate)
 
     def close(self) -> None:
-        with self._stream_lock:
-            stream, self._stream = self._stream, None
-            if stream is not None:
-                try:
-                    stream.abort()
-                    stream.close()
-                except Exception:
-                    log.debug("closing the output stream failed", exc_info=True)
+        """For good; waits a bounded time for the stream, never for a dead audio server."""
+        self._closed.set()
+        if self._recovery is not None:
+            self._recovery.cancel()
+        output, self._output = self._output, None
+        if output is not None:
+            _shut(output.stream, "output", output.lock)
 
     def _callback(self, outdata, frames, time_info, status) -> None:
+        self._tick = time.monotonic()
         out = outdata[:, 0]
         filled = 0
         with self._lock:
@@ -250,12 +306,26 @@ class Speaker:
             self._queued += len(samples)
             self._labels.append((self._queued, label))
             self._idle.clear()
+        trouble = self._trouble()
+        if trouble is not None:
+            self._recover(trouble)  # now, not at drain(): the reply plays as soon as a stream runs
 
     def first_sample_time(self) -> float | None:
         return self._first
 
     async def drain(self) -> None:
+        """Until the queued audio has played, or its duration plus a margin has passed."""
+        with self._lock:
+            left_s = (self._queued - self._played) / max(self.rate, 1)
+        # margin: the output latency, the time to notice a stall and the longest wait between reopens
+        deadline = time.monotonic() + left_s + self.latency_s + self.stall_s + self.max_backoff_s
         while not self._idle.is_set():
+            trouble = self._trouble()
+            if trouble is not None:
+                await asyncio.wait({self._recover(trouble)}, timeout=max(0.0, deadline - time.monotonic()))
+            if time.monotonic() >= deadline:
+                self._give_up()
+                return
             await asyncio.sleep(0.02)
         await asyncio.sleep(self.latency_s)  # what is in the device buffer still has to come out
 
@@ -265,18 +335,11 @@ class Speaker:
             was_playing = bool(self._queue)
             self._queue.clear()
             self._idle.set()
-        if was_playing and self._stream is not None:
-            # abort discards the buffered output_latency worth of audio; off the loop, it may block
-            threading.Thread(target=self._flush_device, name="speaker-flush", daemon=True).start()
-
-    def _flush_device(self) -> None:
-        with self._stream_lock:
-            try:
-                if self._stream is not None:
-                    self._stream.abort()
-                    self._stream.start()
-            except Exception:  # the device may be going away; the next open will tell
-                log.debug("flushing the output stream failed", exc_info=True)
+        output = self._output
+        if was_playing and output is not None and self._trouble() is None:
+            # abort discards the buffered output_latency worth of audio; off the loop, it may block.
+            # Never on a dead stream: its start() can wait forever for a server that is gone.
+            threading.Thread(target=output.flush, name="speaker-flush", daemon=True).start()
 
     @property
     def speaking(self) -> bool:
@@ -299,11 +362,99 @@ class Speaker:
             start = end
         return " ".join(w for w in words if w).strip()
 
+    # --- recovery ---
+    def _trouble(self) -> str | None:
+        """Why the output stream cannot play; None while it plays (or once closed: nothing to fix)."""
+        output = self._output
+        if self._closed.is_set():
+            return None
+        if output is None:
+            return "no output stream"
+        if output.stopped:
+            return "the output stream stopped"
+        quiet = time.monotonic() - self._tick
+        if quiet > self.stall_s:
+            return f"no output callback for {quiet:.1f} s"
+        return None
+
+    def _recover(self, trouble: str) -> asyncio.Future:
+        """The reopen under way, started on the first report of a loss."""
+        if self._recovery is None or self._recovery.done():
+            log.warning("speaker lost: %s; reopening", trouble)
+            self._recovery = asyncio.ensure_future(self._reopen())
+        return self._recovery
+
+    async def _reopen(self) -> None:
+        output, self._output = self._output, None
+        if output is not None:  # closed first: two streams must never pull from one queue
+            await asyncio.to_thread(_shut, output.stream, "output", output.lock)  # bounded: no exit hang
+        backoff = self.initial_backoff_s
+        while not self._closed.is_set():
+            try:
+                await asyncio.wrap_future(_daemon_call(self.open, "speaker-open"))
+                return
+            except Exception as err:
+                log.warning("speaker unavailable (%s); retrying in %.1f s", _first_line(err), backoff)
+                await _sleep_or_stop(self._closed, backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+
+    def _give_up(self) -> None:
+        with self._lock:
+            left_s = sum(len(block) for block in self._queue) / max(self.rate, 1)
+            self._queue.clear()
+            self._idle.set()
+        log.warning("speaker: gave up on the last %.1f s of the reply (no working output stream)", left_s)
+
+
+def _daemon_call(fn: Callable[..., T], name: str, *args: Any) -> concurrent.futures.Future[T]:
+    """`fn(*args)` on a daemon thread. A PortAudio call on a dead or frozen audio server can block
+    for good, and such a thread in asyncio's default executor would hang interpreter exit."""
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return  # the caller gave up before the thread started
+        try:
+            future.set_result(fn(*args))
+        except BaseException as err:
+            future.set_exception(err)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
+
+
+def _shut(stream: Any, kind: str, lock: threading.Lock | None = None) -> None:
+    """abort + close (under `lock`), waited for CLOSE_WAIT_S at most: past that the stream is left
+    behind (a frozen server) rather than hang the caller, which may be the event loop."""
+
+    def shut() -> None:
+        with lock or threading.Lock():
+            stream.abort()
+            stream.close()
+
+    try:
+        _daemon_call(shut, f"{kind}-close").result(timeout=CLOSE_WAIT_S)
+    except concurrent.futures.TimeoutError:
+        log.warning("the %s stream did not close within %.1f s; left behind", kind, CLOSE_WAIT_S)
+        _skip_portaudio_exit()
+    except Exception:  # a vanished device may refuse to close cleanly
+        log.debug("closing the %s stream failed", kind, exc_info=True)
+
+
+def _skip_portaudio_exit() -> None:
+    """Drop sounddevice's exit handler: its Pa_Terminate would wait for good on the stream left
+    behind, and the process would never exit. The kernel frees the device when the process ends."""
+    import atexit
+
+    handler = getattr(_sd(), "_exit_handler", None)  # private to sounddevice: absent, nothing to do
+    if handler is not None:
+        atexit.unregister(handler)
+
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     try:
         await asyncio.wait_for(stop.wait(), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
 
 

@@ -36,13 +36,15 @@ class State(enum.Enum):
 
 class VoiceLoop:
     def __init__(self, assistant, mic, speaker, show: Callable[[str], None] = print,
-                 on_state: Callable[[State], None] | None = None):
+                 on_state: Callable[[State], None] | None = None, on_frame: Callable[[], None] | None = None):
         self.assistant = assistant
         self.config = assistant.config
         self.mic = mic
         self.speaker = speaker
         self.show = show
         self.on_state = on_state or (lambda state: None)
+        # each mic frame consumed: how the watchdog knows that this loop still moves
+        self.on_frame = on_frame or (lambda: None)
         self.runner = TurnRunner(assistant, on_text=lambda piece: None)
         self.endpointer = Endpointer(self.config.vad, 16000, self.config.audio.frame_ms)
         # its own detector: Silero keeps per-stream state, and barge-in sees frames the endpointer may not
@@ -77,6 +79,7 @@ class VoiceLoop:
         """Until `stop` is set, or a finite source (a file) runs out and its last turn is answered."""
         try:
             async for frame in self.mic.frames(stop):
+                self.on_frame()
                 if self._busy():
                     if not self._hear_while_busy(frame):
                         continue

@@ -43,6 +43,12 @@ pcm.vmic_feed { type pulse; device "vmic_feed"; hint { show on; description "vir
 pcm.vspeaker_monitor { type pulse; device "vspeaker.monitor"; hint { show on; description "what the speaker played" } }
 EOF
 
+# a server that was killed (tests restart it that way) leaves its pid file behind, and until its
+# parent reaps it the pid still answers kill -0: a new server would refuse to start ("already running")
+old_pid=$(cat "$PULSE_RUNTIME_PATH/pid" 2>/dev/null || true)
+if [ -n "$old_pid" ] && ! ps -o stat= -p "$old_pid" 2>/dev/null | grep -qv Z; then
+  rm -f "$PULSE_RUNTIME_PATH/pid"
+fi
 # -n: no default.pa (only our modules); root needs --system=no plus the warnings it prints
 pulseaudio -n -F "$dir/luxa.pa" --exit-idle-time=-1 --daemonize=yes --use-pid-file=yes \
   --log-target=file:"$dir/pulse.log" >/dev/null 2>&1 || true
@@ -51,9 +57,11 @@ pactl info >/dev/null 2>&1 || { echo "virtual audio: PulseAudio did not start (s
 pid=$(cat "$PULSE_RUNTIME_PATH/pid" 2>/dev/null || pgrep -n -f "pulseaudio -n -F $dir/luxa.pa" || true)
 echo "$pid" > "$dir/pulse.pid"
 # an idle null sink sleeps in 2 s blocks: wait until a fresh recording gets data
+# (parecord dies of SIGPIPE once head has its bytes: under pipefail only the byte count may decide)
 for _ in $(seq 1 40); do
-  timeout 1 parecord --device=vspeaker.monitor --raw --format=s16le --rate=16000 --channels=1 2>/dev/null \
-    | head -c 3200 | wc -c | grep -q 3200 && break
+  got=$(timeout 1 parecord --device=vspeaker.monitor --raw --format=s16le --rate=16000 --channels=1 2>/dev/null \
+    | head -c 3200 | wc -c || true)
+  [ "$got" -ge 3200 ] && break
   sleep 0.1
 done
 for var in XDG_RUNTIME_DIR PULSE_RUNTIME_PATH PULSE_STATE_PATH PULSE_SERVER XDG_CONFIG_HOME; do

@@ -32,7 +32,7 @@ async def run(args, ctx) -> int:
     from Orchestrator.assistant import Assistant
     from Orchestrator.audio_io import Microphone, NoAudioDevice, Speaker, find_device
     from Orchestrator.service.http import start_http
-    from Orchestrator.service.notify import SystemdNotifier
+    from Orchestrator.service.notify import Heartbeat, SystemdNotifier
 
     cfg = ctx.config
     input_device = args.input_device if getattr(args, "input_device", None) is not None else cfg.audio.input_device
@@ -46,7 +46,8 @@ async def run(args, ctx) -> int:
     watchdog = asyncio.create_task(notifier.run_watchdog())
     notifier.status("loading models")
     assistant = Assistant(cfg, ctx.gpu)
-    speaker: Speaker | None = Speaker(output_device, cfg.audio.playback_latency_s)
+    speaker: Speaker | None = Speaker(output_device, cfg.audio.playback_latency_s, cfg.audio.reconnect_initial_s,
+                                      cfg.audio.reconnect_max_s)
     state = {"mode": "text" if text_mode else "voice", "state": "starting"}
     http = None
     api = None
@@ -66,7 +67,10 @@ async def run(args, ctx) -> int:
             log.warning("%s", err)
             speaker = None
 
+        heartbeat = Heartbeat()  # beaten by the voice loop's progress: mic frames, turn steps, mic retries
+
         def on_state(new_state) -> None:
+            heartbeat.beat()
             state["state"] = new_state.value
             notifier.status(new_state.value)
             _show(f"[{new_state.value}]")
@@ -79,8 +83,10 @@ async def run(args, ctx) -> int:
         from Orchestrator.voice_loop import VoiceLoop
 
         mic = Microphone(input_device, cfg.audio.frame_ms, cfg.audio.reconnect_initial_s, cfg.audio.reconnect_max_s,
-                         cfg.audio.dead_input_s)
-        loop = VoiceLoop(assistant, mic, speaker, show=_show, on_state=on_state)
+                         cfg.audio.dead_input_s, on_attempt=heartbeat.beat)
+        loop = VoiceLoop(assistant, mic, speaker, show=_show, on_state=on_state, on_frame=heartbeat.beat)
+        heartbeat.beat()
+        notifier.require_progress(heartbeat)  # a loop that runs but no longer hears gets restarted
         _show("LUXA is listening (Ctrl-C to stop)")
         await _until_stopped(loop.run(stop), stop)
         return 0

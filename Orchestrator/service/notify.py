@@ -4,7 +4,8 @@ systemd with `Type=notify` waits for READY=1 before it counts the service as sta
 STATUS= line in `systemctl status`, and with `WatchdogSec=` kills and restarts a service that
 stops sending WATCHDOG=1. The pings come from a task on the daemon's own event loop: a loop
 stalled by blocking code then stops pinging and systemd restarts the process, which a thread
-pinging on its own would hide.
+pinging on its own would hide. A loop can also run while the work on it is stuck (a voice loop
+whose microphone never returns): given a Heartbeat, the pings go out only while it beats.
 
 Outside systemd (no NOTIFY_SOCKET) every call is a no-op, so the daemon calls it unconditionally.
 """
@@ -14,7 +15,8 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,20 @@ def _watchdog_usec(environ: Mapping[str, str], pid: int) -> int | None:
     return usec if usec > 0 else None
 
 
+class Heartbeat:
+    """When the watched work last made progress (a monotonic clock; tests give a fake one)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._last = clock()
+
+    def beat(self) -> None:
+        self._last = self._clock()
+
+    def age_s(self) -> float:
+        return self._clock() - self._last
+
+
 class SystemdNotifier:
     """Sends sd_notify messages; never raises, because a lost status line must not stop a turn."""
 
@@ -52,6 +68,8 @@ class SystemdNotifier:
         self._watchdog_s = watchdog_s
         self._sock: socket.socket | None = None
         self._warned = False
+        self._heartbeat: Heartbeat | None = None
+        self._stuck = False
 
     @classmethod
     def from_env(cls, default_watchdog_s: float = 0.0,
@@ -91,13 +109,33 @@ class SystemdNotifier:
     def watchdog_ping(self) -> None:
         self._send("WATCHDOG=1")
 
+    def require_progress(self, heartbeat: Heartbeat) -> None:
+        """From now on, ping only while `heartbeat` has beaten within the watchdog interval.
+
+        Set once the work that beats it runs (not while the models load: that is not stuck)."""
+        self._heartbeat = heartbeat
+
+    def progressing(self, interval_s: float) -> bool:
+        """True if a ping is deserved: no heartbeat is required, or it beat within `interval_s`."""
+        if self._heartbeat is None:
+            return True
+        age = self._heartbeat.age_s()
+        if (age > interval_s) != self._stuck:  # say it when it changes, not at every ping
+            self._stuck = not self._stuck
+            if self._stuck:
+                log.error("no progress for %.0f s: watchdog pings stop (systemd will restart us)", age)
+            else:
+                log.warning("progress again: watchdog pings resume")
+        return not self._stuck
+
     async def run_watchdog(self, interval_s: float | None = None) -> None:
-        """Ping every `interval_s / 2` from this event loop until cancelled."""
+        """Ping every `interval_s / 2` from this event loop until cancelled (while progressing)."""
         interval = self._watchdog_s if interval_s is None else interval_s
         if not self.enabled or interval <= 0:
             return
         while True:
-            self.watchdog_ping()
+            if self.progressing(interval):
+                self.watchdog_ping()
             await asyncio.sleep(interval / 2)
 
     def close(self) -> None:

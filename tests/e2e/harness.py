@@ -23,12 +23,27 @@ class VirtualAudio:
 
     def __init__(self, folder: Path):
         self.folder = folder
-        out = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "virtual_audio.sh"), "start", str(folder)],
-                             capture_output=True, text=True, timeout=60, check=True).stdout
+        out = self._script("start", env=None).stdout
         self.env = dict(os.environ)
         for line in out.splitlines():
             name, _, value = line.removeprefix("export ").partition("=")
             self.env[name] = value.strip("'\"")
+
+    def _script(self, action: str, env: dict[str, str] | None) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(REPO_ROOT / "scripts" / "virtual_audio.sh"), action, str(self.folder)],
+                              env=env, capture_output=True, text=True, timeout=60, check=action == "start")
+
+    def restart(self) -> None:
+        """Kill the server as a crash would (SIGKILL: clients get no goodbye), then start it again in
+        the same folder, on the same socket; the noise floor's pacat dies with it and is started anew."""
+        self.stop_noise_floor()
+        pid = int((self.folder / "pulse.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._script("start", env=None)
+        self.start_noise_floor()
 
     def start_noise_floor(self, dbfs: float = -60.0) -> None:
         """A faint hiss into the virtual mic, as every real microphone has (never exact zeros)."""
@@ -57,8 +72,14 @@ class VirtualAudio:
 
     def close(self) -> None:
         self.stop_noise_floor()
-        subprocess.run(["bash", str(REPO_ROOT / "scripts" / "virtual_audio.sh"), "stop", str(self.folder)],
-                       env=self.env, capture_output=True, timeout=30)
+        self._script("stop", env=self.env)
+
+    def freeze(self) -> None:
+        """Stop the server (SIGSTOP) as a hung one would: it keeps its socket, and answers nothing."""
+        os.kill(int((self.folder / "pulse.pid").read_text()), signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(int((self.folder / "pulse.pid").read_text()), signal.SIGCONT)
 
     def pactl(self, *args: str) -> str:
         return subprocess.run(["pactl", *args], env=self.env, capture_output=True, text=True, timeout=10,
@@ -73,8 +94,27 @@ class VirtualAudio:
     def unplug_mic(self) -> None:
         """Unload the microphone's module (its keep-alive loopback goes with it)."""
         self.stop_noise_floor()  # a stream left behind would be moved to the speaker
+        self._unload_sink("vmic_feed")
+
+    def unplug_speaker(self) -> None:
+        """Unload the speaker's sink while something plays on it.
+
+        PulseAudio moves the orphaned streams to the best sink left, as a desktop does when USB
+        speakers go. A stand-in for a built-in speaker (`vbuiltin`, a real sound card's class, so it
+        outranks the abstract mic feed) is that sink: without it the reply would go into the mic.
+        """
+        if "vbuiltin" not in self.pactl("list", "short", "sinks"):
+            self.pactl("load-module", "module-null-sink", "sink_name=vbuiltin", "rate=16000", "channels=1",
+                       "sink_properties=device.class=sound")
+        self._unload_sink("vspeaker")
+
+    def plug_speaker(self) -> None:
+        self.pactl("load-module", "module-null-sink", "sink_name=vspeaker", "rate=16000", "channels=1")
+        self.pactl("load-module", "module-loopback", "source=silence", "sink=vspeaker", "latency_msec=200")
+
+    def _unload_sink(self, name: str) -> None:
         for line in self.pactl("list", "short", "modules").splitlines():
-            if "module-null-sink" in line and "sink_name=vmic_feed" in line:
+            if "module-null-sink" in line and f"sink_name={name} " in line + " ":
                 self.pactl("unload-module", line.split()[0])
 
     def plug_mic(self) -> None:
@@ -134,6 +174,19 @@ class AssistantProcess:
                 return line
         raise AssertionError(f"no line matching {pattern!r} within {timeout:g} s")
 
+    def wait_for_each(self, *patterns: str, timeout: float = 120.0) -> list[str]:
+        """A line for each pattern, in whatever order they come (from now on)."""
+        deadline = time.monotonic() + timeout
+        found: dict[str, str] = {}
+        pending = {pattern: re.compile(pattern) for pattern in patterns}
+        while pending:
+            line = self.wait_for("|".join(f"(?:{p})" for p in pending), max(0.0, deadline - time.monotonic()))
+            for pattern, rx in list(pending.items()):
+                if rx.search(line):
+                    found[pattern] = line
+                    del pending[pattern]
+        return [found[p] for p in patterns]
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -177,6 +230,14 @@ def last_loud(samples: np.ndarray, rate: int = 16000, level: float = 0.02) -> fl
         if float(np.sqrt(np.mean(chunk ** 2))) > level:
             return (i + 1) * win / rate
     return None
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs; a killed process that its parent has not reaped yet (zombie) is dead."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
 
 
 def have_pulseaudio() -> bool:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from Orchestrator.service.notify import SystemdNotifier
+from Orchestrator.service.notify import Heartbeat, SystemdNotifier
+from tests.fakes import FakeClock
 
 RECEIVE_TIMEOUT_S = 30.0  # a hang guard only; nothing here measures time
 
@@ -87,6 +88,48 @@ def test_a_vanished_socket_is_reported_once_and_never_raises(tmp_path: Path, cap
 async def test_run_watchdog_returns_at_once_when_there_is_no_watchdog(tmp_path: Path):
     notifier = SystemdNotifier(str(tmp_path / "n.sock"), watchdog_s=0.0)
     await asyncio.wait_for(notifier.run_watchdog(), RECEIVE_TIMEOUT_S)
+
+
+def test_pings_are_deserved_only_while_the_heartbeat_beat_within_the_interval(caplog):
+    clock = FakeClock()
+    heartbeat = Heartbeat(clock)
+    notifier = SystemdNotifier("/run/x", watchdog_s=10.0)
+    clock.advance(60.0)
+    assert notifier.progressing(10.0)  # nothing required yet: loading models is not being stuck
+    notifier.require_progress(heartbeat)
+    assert not notifier.progressing(10.0)
+    heartbeat.beat()
+    clock.advance(10.0)
+    assert notifier.progressing(10.0)
+    clock.advance(0.1)
+    assert not notifier.progressing(10.0)
+    assert not notifier.progressing(10.0)
+    heartbeat.beat()
+    assert notifier.progressing(10.0)
+    # said when it changes, not at every check
+    assert caplog.text.count("watchdog pings stop") == 2
+    assert caplog.text.count("watchdog pings resume") == 2
+
+
+async def test_run_watchdog_holds_its_pings_while_the_heartbeat_is_stale(tmp_path: Path):
+    clock = FakeClock()
+    heartbeat = Heartbeat(clock)
+    path = str(tmp_path / "notify.sock")
+    with _bind(path) as receiver:
+        receiver.setblocking(False)
+        notifier = SystemdNotifier(path, watchdog_s=0.2)
+        notifier.require_progress(heartbeat)
+        clock.advance(1.0)
+        watchdog = asyncio.create_task(notifier.run_watchdog())
+        loop = asyncio.get_running_loop()
+        try:
+            with pytest.raises(TimeoutError):  # five chances to ping, at 0.1 s each
+                await asyncio.wait_for(loop.sock_recv(receiver, 4096), 0.5)
+            heartbeat.beat()
+            assert await asyncio.wait_for(loop.sock_recv(receiver, 4096), RECEIVE_TIMEOUT_S) == b"WATCHDOG=1"
+        finally:
+            watchdog.cancel()
+            notifier.close()
 
 
 class NotifyListener:
