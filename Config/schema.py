@@ -231,6 +231,7 @@ class ServiceConfig(Section):
     start_timeout_s: float = Field(180.0, gt=0.0, le=3600.0)
     stop_timeout_s: float = Field(30.0, gt=0.0, le=3600.0)
     system_user: str = Field("luxa", pattern=r"^[a-z_][a-z0-9_-]*$")
+    malloc_arenas: int = Field(2, ge=0, le=1024)
 
 
 class LoggingConfig(Section):

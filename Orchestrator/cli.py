@@ -12,6 +12,7 @@ from Config import LuxaConfig, load_config
 from Core import gpu
 from Core.errors import LuxaError
 from Core.logs import setup_logging
+from Core.memory import limit_malloc_arenas
 
 log = logging.getLogger("luxa")
 
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(args.log_level or logging_cfg.level, logging_cfg.format, logging_cfg.file,
                       logging_cfg.file_max_bytes, logging_cfg.file_backups)
         gpu.pin(config.gpu.index)
+        limit_malloc_arenas(config.service.malloc_arenas)
         ctx = Context(config, args.config, list(args.overrides))
         if args.command is None:
             from Orchestrator.commands import listen
