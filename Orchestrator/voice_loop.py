@@ -25,6 +25,7 @@ from STT.vad import Endpointer, SpeechDetector
 log = logging.getLogger(__name__)
 
 STATE = metrics.gauge("luxa_state", "1 for the assistant's current state", ("state",))
+RESULTS_KEPT = 20
 BARGE_INS = metrics.counter("luxa_barge_in_total", "replies interrupted by the user")
 
 
@@ -59,7 +60,8 @@ class VoiceLoop:
         # syllables of the interruption are part of the next utterance
         keep = (self.config.vad.pre_roll_ms + self.config.audio.barge_in_min_ms) // self.config.audio.frame_ms + 1
         self._recent: collections.deque[np.ndarray] = collections.deque(maxlen=keep)
-        self.results: list[TurnResult] = []
+        # the latest turns, for `turn` and tests; bounded, because a daemon answers for days
+        self.results: collections.deque[TurnResult] = collections.deque(maxlen=RESULTS_KEPT)
         self.wake = None
         if self.config.wake_word.enabled:
             from Orchestrator.wake_word import WakeWordGate

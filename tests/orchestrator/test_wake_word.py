@@ -67,5 +67,5 @@ async def test_the_voice_loop_answers_only_after_the_wake_word(hey_jarvis, comma
         woken = await run(Audio(np.concatenate([hey_jarvis.samples, gap.samples, command.samples]), STT_RATE))
     finally:
         await assistant.close()
-    assert ignored.results == []
+    assert not ignored.results
     assert len(woken.results) == 1 and "lamp" in woken.results[0].transcript.lower()
