@@ -19,14 +19,18 @@ from Core.errors import LuxaError
 HELP = "benchmarks: whole turns against baselines, each stage, resources (p50/p95, machine, models)"
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
 BENCHES = {"turn": "bench_turn", "stt": "bench_stt", "llm": "bench_llm", "tts": "bench_tts",
-           "resources": "bench_resources"}
+           "resources": "bench_resources", "session": "bench_session"}
+# `all` leaves these out: a 200-turn session takes about 20 minutes on 2 cores
+NOT_IN_ALL = {"session"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", choices=[*BENCHES, "all"], help="which benchmark; all = every one, one JSON")
+    parser.add_argument("what", choices=[*BENCHES, "all"],
+                        help="which benchmark; all = every one but session (20 min), one JSON")
     parser.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
     parser.add_argument("--quick", action="store_true",
-                        help="smaller runs (turn: commands + 2 FLEURS clips; tts: 1 run per cell; resources: 10 s idle)")
+                        help="smaller runs (turn: commands + 2 FLEURS clips; tts: 1 run per cell; "
+                             "resources: 10 s idle; session: 100 turns)")
     parser.add_argument("--clips", type=int, default=None, metavar="N", help="turn: only the first N clips")
     parser.add_argument("--plot", metavar="PNG", default=None,
                         help="turn: where to draw the latency plot (default docs/turn_latency.png)")
@@ -44,6 +48,8 @@ def script_argv(name: str, args: argparse.Namespace, config_path: str | None, ov
         argv.append("--quick")
     if quick and name == "tts":
         argv += ["--runs", "1"]
+    if quick and name == "session":
+        argv += ["--turns", "100"]
     if name == "turn" and args.clips is not None:
         argv += ["--clips", str(args.clips)]
     if name == "turn" and args.plot is not None:
@@ -67,7 +73,7 @@ def load_script(module_name: str):
 def run(args: argparse.Namespace, ctx) -> int:
     # Not a coroutine: each script runs its own event loop with asyncio.run().
     common = load_script("bench_common")
-    names = list(BENCHES) if args.what == "all" else [args.what]
+    names = [n for n in BENCHES if n not in NOT_IN_ALL] if args.what == "all" else [args.what]
     report: dict = {"machine": common.machine(), "models": common.models(ctx.config), "commands": {}, "results": {},
                     "seconds": {}, "failed": []}
     print(common.describe_machine(report["machine"]))

@@ -59,3 +59,19 @@ def test_bench_refuses_an_unknown_benchmark(run_cli):
     done = run_cli("bench", "everything", timeout=60)
     assert done.returncode == 2
     assert "invalid choice" in done.stderr
+
+
+def test_bench_session_answers_every_turn_of_one_conversation_and_reports_its_figures(tmp_path):
+    from Orchestrator.commands.bench import load_script
+
+    out = tmp_path / "session.json"
+    assert load_script("bench_session").main(["--turns", "4", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    turns = report["session"]["turns"]
+    assert [t["turn"] for t in turns] == [1, 2, 3, 4] and not any("error" in t for t in turns)
+    assert all(t["first_audio_ms"] > 0 and t["llm_first_token_ms"] > 0 for t in turns)
+    assert turns[-1]["history_tokens"] > turns[0]["history_tokens"]  # one conversation throughout
+    summary = report["summary"]
+    assert summary["apologies"] == [] and summary["window_turns"] == 2
+    assert summary["first_audio_ms_early"]["n"] == summary["first_audio_ms_late"]["n"] == 2
+    assert set(summary["llm_first_token_ms_at"]) == {"1", "4"}
