@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import queue
 import re
 import time
 from dataclasses import dataclass, field
@@ -39,6 +40,13 @@ HEARD_TIMEOUT_S = 60.0  # hang detection: far above any turn on a busy machine
 ANSWER_TIMEOUT_S = 120.0
 MAX_LOST_IN_A_ROW = 2  # after that the daemon is considered stuck and the soak stops early
 LEVEL_DBFS = -20.0  # a speaking level a microphone's gain would give (bench turn's)
+# Replies of one or two short sentences: a turn is then about 8 s instead of 15 (most of it is
+# the reply played out loud), and the history still fills its budget by about turn 20.
+DAEMON_ARGS = ("--set", "llm.max_tokens=40")
+# FLEURS questions are cut where a pause this long ends an utterance: well under the daemon's
+# vad.end_silence_ms, so that live frame timing cannot split what is left into two turns (false
+# ends on read speech are issue 18's; here they would only shift the turn accounting)
+QUESTION_MAX_PAUSE_MS = 250
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ def soak_questions(corpus_dir: Path, tmp_path_factory) -> list[Question]:
     """Commands with their references, then the FLEURS questions the endpointer hears as one turn."""
     bench_turn = load_script("bench_turn")
     config = load_config(environ={})
+    config.vad.end_silence_ms = QUESTION_MAX_PAUSE_MS
     folder = tmp_path_factory.mktemp("questions")
     listing = (corpus_dir / "commands" / "transcripts.tsv").read_text().splitlines()
     references = dict(line.split("\t") for line in listing if "\t" in line)
@@ -114,7 +123,7 @@ def rotation(questions: list[Question], turn: int) -> Question:
 def talk(virtual_audio, questions: list[Question], tmp_path: Path, *, turns: int, seconds: float | None) -> Session:
     temp_dir = tmp_path / "daemon-tmp"
     temp_dir.mkdir()
-    luxa = AssistantProcess({**virtual_audio.env, "TMPDIR": str(temp_dir)})
+    luxa = AssistantProcess({**virtual_audio.env, "TMPDIR": str(temp_dir)}, *DAEMON_ARGS)
     session, lost_in_a_row, started = Session(), 0, time.monotonic()
     apology = load_config(environ={}).llm.apology["en"]
     try:
@@ -123,6 +132,7 @@ def talk(virtual_audio, questions: list[Question], tmp_path: Path, *, turns: int
             if seconds is not None and time.monotonic() - started > seconds:
                 break
             question = rotation(questions, turn - 1)
+            skip_pending(luxa)
             virtual_audio.play_into_mic(question.wav).wait(timeout=60)
             try:
                 heard = luxa.wait_for(r"^you: ", timeout=HEARD_TIMEOUT_S).removeprefix("you: ")
@@ -151,6 +161,15 @@ def talk(virtual_audio, questions: list[Question], tmp_path: Path, *, turns: int
         luxa.stop(timeout=30)
         luxa.kill()
     return session
+
+
+def skip_pending(luxa: AssistantProcess) -> None:
+    """Forget the lines of earlier turns, so that this turn's answer is read from this turn."""
+    while True:
+        try:
+            luxa._new.get_nowait()
+        except queue.Empty:
+            return
 
 
 def check(session: Session, turns: int) -> None:
