@@ -187,6 +187,14 @@ class AssistantProcess:
                     del pending[pattern]
         return [found[p] for p in patterns]
 
+    def skip_pending(self) -> None:
+        """Forget the lines printed so far: the next wait_for reads only what comes after."""
+        while True:
+            try:
+                self._new.get_nowait()
+            except queue.Empty:
+                return
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import queue
 import re
 import time
 from dataclasses import dataclass, field
@@ -132,7 +131,7 @@ def talk(virtual_audio, questions: list[Question], tmp_path: Path, *, turns: int
             if seconds is not None and time.monotonic() - started > seconds:
                 break
             question = rotation(questions, turn - 1)
-            skip_pending(luxa)
+            luxa.skip_pending()  # a false end of an earlier question must not be read as this answer
             virtual_audio.play_into_mic(question.wav).wait(timeout=60)
             try:
                 heard = luxa.wait_for(r"^you: ", timeout=HEARD_TIMEOUT_S).removeprefix("you: ")
@@ -161,15 +160,6 @@ def talk(virtual_audio, questions: list[Question], tmp_path: Path, *, turns: int
         luxa.stop(timeout=30)
         luxa.kill()
     return session
-
-
-def skip_pending(luxa: AssistantProcess) -> None:
-    """Forget the lines of earlier turns, so that this turn's answer is read from this turn."""
-    while True:
-        try:
-            luxa._new.get_nowait()
-        except queue.Empty:
-            return
 
 
 def check(session: Session, turns: int) -> None:
