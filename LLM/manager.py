@@ -60,6 +60,33 @@ class _Turn:
         return ChatResult(self.reply, self.backend, self.latency_s, self.first_token_s, self.stats.tokens_out)
 
 
+class AnswerStream:
+    """One streamed answer: its cleaned text pieces, then its own result (backend, timings, text).
+
+    The result belongs to this answer alone: the voice loop and the control API may stream at the
+    same time, and a manager-wide "last result" read after an await could be the other's.
+    """
+
+    def __init__(self, pieces: AsyncIterator[str], turn: _Turn) -> None:
+        self._pieces = pieces
+        self._turn = turn
+
+    def __aiter__(self) -> AnswerStream:
+        return self
+
+    async def __anext__(self) -> str:
+        return await anext(self._pieces)
+
+    async def aclose(self) -> None:
+        """Stop generating (a barge-in, a client gone); what was said stays in the history."""
+        await self._pieces.aclose()
+
+    @property
+    def result(self) -> ChatResult:
+        """So far while streaming; final once the iterator is exhausted or closed."""
+        return self._turn.result()
+
+
 class EnhancedLLMManager:
     def __init__(self, config: LuxaConfig, gpu: GpuStatus, clock: Callable[[], float] = time.monotonic,
                  backends: list[LlmBackend] | None = None):
@@ -79,7 +106,6 @@ class EnhancedLLMManager:
         self.chain: FallbackChain[LlmBackend] = FallbackChain("llm", members, StageMetrics("llm"))
         self.metrics = LlmMetrics()
         self.conversation = self.new_conversation()
-        self.last_result: ChatResult | None = None  # the latest turn's backend and timings, for the orchestrator
 
     def _configured_backends(self) -> list[LlmBackend]:
         llm, built = self.config.llm, []
@@ -132,24 +158,21 @@ class EnhancedLLMManager:
                 log.warning("llm backend %s: system prompt not primed: %s", member.name, err or "timed out")
 
     def stream(self, text: str, conversation: Conversation | None = None,
-               language: str | None = None) -> AsyncIterator[str]:
-        """Cleaned text pieces as they come; close the iterator (or cancel) to stop generation.
+               language: str | None = None) -> AnswerStream:
+        """Cleaned text pieces as they come; close the stream (or cancel) to stop generation.
 
         Raises LlmInputError at once for empty, oversized or binary text.
         """
-        return self._open_turn(text, conversation, language, _Turn())
+        text = check_user_text(text, self.config.llm.max_input_chars)
+        turn = _Turn()
+        return AnswerStream(self._run_turn(text, conversation or self.conversation, language, turn), turn)
 
     async def chat(self, text: str, conversation: Conversation | None = None,
                    language: str | None = None) -> ChatResult:
-        turn = _Turn()
-        async for _ in self._open_turn(text, conversation, language, turn):
+        answer = self.stream(text, conversation, language)
+        async for _ in answer:
             pass
-        return turn.result()
-
-    def _open_turn(self, text: str, conversation: Conversation | None, language: str | None,
-                   turn: _Turn) -> AsyncIterator[str]:
-        text = check_user_text(text, self.config.llm.max_input_chars)
-        return self._run_turn(text, conversation or self.conversation, language, turn)
+        return answer.result
 
     async def _run_turn(self, text: str, conversation: Conversation, language: str | None,
                         turn: _Turn) -> AsyncIterator[str]:
@@ -213,7 +236,6 @@ class EnhancedLLMManager:
         turn.latency_s = time.perf_counter() - turn.started
         reply = turn.reply
         conversation.add_assistant(reply if finished else f"{reply}{CUT_MARK}")
-        self.last_result = turn.result()
         if turn.backend != APOLOGY and turn.backend != "none":
             s = turn.stats
             self.metrics.observe_turn(turn.backend, turn.first_token_s, turn.latency_s,

@@ -70,6 +70,7 @@ class TurnRunner:
         reply: list[str] = []
         sink.begin()
         stream = a.llm.stream(result.transcript, a.llm.conversation, result.language)
+        voice = a.tts.answer(language=result.language)  # one voice for the whole answer
 
         async def produce() -> None:
             chunker = SentenceChunker(a.config.tts.first_chunk_max_words)
@@ -88,7 +89,7 @@ class TurnRunner:
         async def speak() -> None:
             nonlocal on_first_audio
             while (chunk := await chunks.get()) is not None:
-                spoken = await a.tts.synthesize(chunk, language=result.language)
+                spoken = await voice.say(chunk)
                 watch.mark("tts_first_audio")
                 result.backends.setdefault("tts", spoken.backend)
                 if spoken.audio is not None and spoken.audio.samples.size:
@@ -120,8 +121,7 @@ class TurnRunner:
             if first is not None:
                 watch.mark("first_audio", first)
             result.timings_ms.update(watch.marks)
-            if a.llm.last_result is not None:
-                result.backends.setdefault("llm", a.llm.last_result.backend)
+            result.backends.setdefault("llm", stream.result.backend)
         watch.mark("total")
         result.timings_ms.update(watch.marks)
         if "first_audio" in watch.marks:

@@ -15,7 +15,6 @@ import time
 from dataclasses import replace
 from typing import AsyncIterator, Callable
 
-import numpy as np
 from pydantic import ValidationError
 
 from Config.schema import LuxaConfig, TtsBackendConfig, TtsVoiceConfig
@@ -24,7 +23,8 @@ from Core.breaker import BreakerState, CircuitBreaker
 from Core.errors import AllBackendsFailed, BackendError, ConfigError, LuxaError
 from Core.fallback import ChainMember, FallbackChain
 from Core.gpu import GpuStatus
-from Core.metrics import StageMetrics, gauge, histogram
+from Core.metrics import StageMetrics, gauge
+from TTS.answer import AnswerSession
 from TTS.base import SpeechRequest, TtsBackend, TTSResult
 from TTS.cache import AudioCache
 from TTS.chunker import split_sentences
@@ -33,7 +33,7 @@ from TTS.piper_cli import PiperCliBackend
 from TTS.piper_native import PiperNativeBackend
 from TTS.qwen_clone import QwenCloneBackend
 from TTS.system_voice import SystemVoiceBackend
-from TTS.text import TextInputError, sanitize, split_for_synthesis
+from TTS.text import TextInputError, sanitize, speakable
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ BACKENDS: dict[str, type[TtsBackend]] = {
 }
 EMERGENCY = SilentEmergencyBackend.name
 _LANGUAGE = re.compile(r"[a-z]{2,3}(?:[-_][a-z0-9]{2,8})*")
-FIRST_AUDIO = histogram("luxa_tts_first_audio_seconds", "time from a stream() call to its first audio", ())
 TARGET = gauge("luxa_tts_latency_target_seconds", "configured time-to-first-audio target (tts.latency_target_ms)")
 
 
@@ -93,26 +92,25 @@ class UnifiedTTSManager:
                 while member.breaker.state is not BreakerState.OPEN:
                     member.breaker.record_failure()
 
+    def answer(self, voice: str | None = None, speed: float | None = None, language: str | None = None,
+               backend: str | None = None) -> AnswerSession:
+        """A session for one answer: its first real voice speaks all of it (TTS.answer)."""
+        tts = self.config.tts
+        return AnswerSession(self._speak, self._request(voice, speed, language, backend), tts.max_input_chars,
+                             tts.max_chars, only=backend)
+
     async def synthesize(self, text: str, voice: str | None = None, speed: float | None = None,
                          language: str | None = None, backend: str | None = None) -> TTSResult:
-        """The whole text as one audio; text over tts.max_chars is spoken piece by piece and joined."""
-        base = self._request(voice, speed, language, backend)
-        pieces = split_for_synthesis(sanitize(text, self.config.tts.max_input_chars), self.config.tts.max_chars)
-        return _join([result async for result in self._speak_all(base, pieces, backend)])
+        """The whole text as one audio, in one voice; long text is spoken piece by piece and joined."""
+        return await self.answer(voice, speed, language, backend).say(text)
 
     async def stream(self, text: str, voice: str | None = None, speed: float | None = None,
                      language: str | None = None, backend: str | None = None) -> AsyncIterator[TTSResult]:
-        """One TTSResult per sentence, each yielded as soon as it is synthesised."""
-        started = time.perf_counter()
-        base = self._request(voice, speed, language, backend)
-        sentences = [piece for sentence in split_sentences(sanitize(text, self.config.tts.max_input_chars))
-                     for piece in split_for_synthesis(sentence, self.config.tts.max_chars)]
-        first = True
-        async for result in self._speak_all(base, sentences, backend):
-            if first:
-                FIRST_AUDIO.observe(time.perf_counter() - started)
-                first = False
-            yield result
+        """One TTSResult per sentence, each yielded as soon as it is synthesised, all in one voice."""
+        session = self.answer(voice, speed, language, backend)
+        for sentence in split_sentences(sanitize(text, self.config.tts.max_input_chars)):
+            if speakable(sentence):
+                yield await session.say(sentence)
 
     def health(self) -> dict:
         """{"backends": {name: closed|half_open|open|why it is left out}, "cache": {...}}."""
@@ -148,14 +146,6 @@ class UnifiedTTSManager:
         member = self.chain.member(backend)  # BackendError naming the known ones
         if not _handles(member.backend, request):
             raise BackendError(f"TTS backend {backend} has no voice for language {request.language!r}")
-
-    async def _speak_all(self, base: SpeechRequest, pieces: list[str], only: str | None) -> AsyncIterator[TTSResult]:
-        pinned = only
-        for piece in pieces:
-            result = await self._speak(replace(base, text=piece), pinned)
-            if result.success and pinned is None:
-                pinned = result.backend  # never change voice in the middle of an answer
-            yield result
 
     async def _speak(self, request: SpeechRequest, only: str | None) -> TTSResult:
         start = time.perf_counter()
@@ -211,16 +201,3 @@ def _reason(err: AllBackendsFailed) -> str:
     """'tts: every backend failed (piper_cli: timed out after 1 s)' -> 'piper_cli: timed out after 1 s'."""
     text = str(err)
     return text[text.find("(") + 1: -1] if text.endswith(")") and "(" in text else text
-
-
-def _join(results: list[TTSResult]) -> TTSResult:
-    """Pieces of one long text as one result, at the rate of the first real voice."""
-    if len(results) == 1:
-        return results[0]
-    rate = next((r.audio.sample_rate for r in results if r.success), results[0].audio.sample_rate)
-    samples = np.concatenate([r.audio.to_rate(rate).samples for r in results])
-    errors = [r.error for r in results if r.error]
-    real = next((r for r in results if r.success), results[0])
-    return TTSResult(all(r.success for r in results), real.backend, sum(r.latency_s for r in results),
-                     Audio(samples, rate), all(r.cached for r in results), "; ".join(errors) or None,
-                     " ".join(r.text for r in results))

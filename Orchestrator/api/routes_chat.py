@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 from pydantic import BaseModel, ConfigDict, Field
 
+from LLM import AnswerStream
 from Orchestrator.api.ids import ID_PATTERN
 from Orchestrator.api.services import Services, services
 from Orchestrator.api.uploads import JSON, content_type
@@ -54,7 +55,7 @@ async def chat(body: ChatRequest, luxa: Services = Depends(services)):
         except BaseException:
             slot.release()
             raise
-        relay = _Relay(llm, pieces, slot)
+        relay = _Relay(pieces, slot)
         # the background stop also covers a client gone before the first event was sent
         return StreamingResponse(relay.events(body.session_id), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"}, background=BackgroundTask(relay.stop))
@@ -73,8 +74,7 @@ class _Relay:
     inference slot until generation has really stopped.
     """
 
-    def __init__(self, llm, pieces: AsyncIterator[str], slot) -> None:
-        self.llm = llm
+    def __init__(self, pieces: AnswerStream, slot) -> None:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()
         self.result = None
         self.started = time.perf_counter()
@@ -84,13 +84,13 @@ class _Relay:
         self.task = asyncio.create_task(self._pump(pieces), name="api-chat-stream")
         self.task.add_done_callback(self._finished)
 
-    async def _pump(self, pieces: AsyncIterator[str]) -> None:
+    async def _pump(self, pieces: AnswerStream) -> None:
         try:
             async for piece in pieces:
                 if self.first_s is None:
                     self.first_s = time.perf_counter() - self.started
                 self.queue.put_nowait(piece)
-            self.result = self.llm.last_result  # set as `pieces` ended, no await since: this turn's
+            self.result = pieces.result  # this answer's own, whatever else streams meanwhile
         finally:
             await pieces.aclose()
             self.queue.put_nowait(None)

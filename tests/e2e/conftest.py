@@ -11,3 +11,9 @@ def whisper_base():
     from Core.models import resolve
 
     return WhisperModel(str(resolve("whisper-base", "whisper").path), device="cpu", compute_type="int8", cpu_threads=2)
+
+
+@pytest.fixture
+def question(corpus_dir):
+    """A spoken command from the corpus: the question most e2e tests ask."""
+    return corpus_dir / "commands" / "turn_on_the_living_room_lamp.wav"

@@ -23,11 +23,6 @@ MEDIUM_REPLY = [
 SIGTERM_TARGET_S = 2.0 * 1.5  # 2 s, with the 1.5x slack for shared CI cores that test_voice_loop allows
 
 
-@pytest.fixture
-def question(corpus_dir):
-    return corpus_dir / "commands" / "turn_on_the_living_room_lamp.wav"
-
-
 def _ask(virtual_audio, luxa: AssistantProcess, question, tmp_path) -> tuple[float, str]:
     """Play the question into the mic; (seconds from its end to the first reply audio, transcript)."""
     speaker = virtual_audio.record(tmp_path / "speaker.wav")

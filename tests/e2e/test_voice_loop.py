@@ -21,11 +21,6 @@ def _transcribe(model, samples: np.ndarray) -> str:
     return " ".join(s.text for s in segments).strip()
 
 
-@pytest.fixture
-def question(corpus_dir):
-    return corpus_dir / "commands" / "turn_on_the_living_room_lamp.wav"
-
-
 def test_answers_a_spoken_question_with_spoken_audio(virtual_audio, whisper_base, question, tmp_path):
     luxa = AssistantProcess(virtual_audio.env)
     try:

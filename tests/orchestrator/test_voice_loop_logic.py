@@ -29,15 +29,37 @@ class FlakySTT:
 class EchoLLM:
     def __init__(self):
         self.conversation = SimpleNamespace(set_last_reply=lambda heard: None)
-        self.last_result = None
 
-    async def stream(self, text, conversation=None, language=None):
-        for piece in ("Okay, ", "the lamp is on."):
-            yield piece
+    def stream(self, text, conversation=None, language=None):
+        return EchoAnswer()
+
+
+class EchoAnswer:
+    """The shape of LLM.AnswerStream: pieces, then the answer's own result."""
+
+    result = SimpleNamespace(backend="echo")
+
+    def __init__(self):
+        self._pieces = iter(("Okay, ", "the lamp is on."))
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        try:
+            return next(self._pieces)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    async def aclose(self):
+        return None
 
 
 class ToneTTS:
-    async def synthesize(self, text, language=None, **_):
+    def answer(self, language=None, **_):
+        return self
+
+    async def say(self, text):
         tone = (0.1 * np.sin(np.arange(2205) / 5)).astype(np.float32)
         return SimpleNamespace(audio=Audio(tone, 22050), backend="fake")
 
