@@ -60,6 +60,17 @@ class CircuitBreaker:
             self._opened_at = self._clock()
             self._set(BreakerState.OPEN)
 
+    def trip(self) -> None:
+        """Open now: a backend that cannot even load would fail every request until it is fixed."""
+        self._probe_in_flight = False
+        self._failures = max(self._failures, self.failure_threshold)
+        self._opened_at = self._clock()
+        self._set(BreakerState.OPEN)
+
+    def on_change(self, callback: Callable[[BreakerState], None] | None) -> None:
+        """Who is told of each state change (the chain's metrics and log)."""
+        self._on_change = callback
+
     def release(self) -> None:
         """A call that ended without a verdict (cancelled) gives its probe slot back."""
         self._probe_in_flight = False

@@ -56,7 +56,7 @@ class FallbackChain(Generic[B]):
             publish(state)
             log.warning("%s backend %s breaker %s", self.stage, name, state.name.lower())
 
-        member.breaker._on_change = changed
+        member.breaker.on_change(changed)
         publish(member.breaker.state)  # the initial state is not news: gauges only, no warning
 
     def member(self, name: str) -> ChainMember[B]:

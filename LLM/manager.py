@@ -138,7 +138,7 @@ class EnhancedLLMManager:
                 await member.backend.start()
             except LuxaError as err:
                 log.error("llm backend %s unavailable, the chain starts on the next one: %s", member.name, err)
-                _open(member.breaker)
+                member.breaker.trip()
         await self._prime_system_prompt()
 
     async def _prime_system_prompt(self) -> None:
@@ -265,9 +265,3 @@ class EnhancedLLMManager:
     async def close(self) -> None:
         for backend in self.backends:
             await backend.close()
-
-
-def _open(breaker: CircuitBreaker) -> None:
-    """Open a breaker at once: a model that cannot load would fail every request anyway."""
-    for _ in range(breaker.failure_threshold):
-        breaker.record_failure()

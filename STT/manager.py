@@ -11,7 +11,7 @@ from typing import Callable, Mapping, Protocol
 
 from Config.schema import LuxaConfig
 from Core.audio import Audio
-from Core.breaker import BreakerState, CircuitBreaker
+from Core.breaker import CircuitBreaker
 from Core.errors import AllBackendsFailed, ConfigError
 from Core.fallback import ChainMember, FallbackChain
 from Core.gpu import GpuStatus
@@ -78,8 +78,7 @@ class RobustSTTManager:
         except Exception as err:  # a broken model must not stop the assistant: the chain goes on
             log.error("STT backend %s unusable (%s): skipped until its breaker lets a probe through",
                       member.name, err)
-            while member.breaker.state is not BreakerState.OPEN:
-                member.breaker.record_failure()
+            member.breaker.trip()
 
     async def transcribe(self, audio: Audio, language: str | None = None) -> Transcript:
         """Raises AudioInputError for unusable audio; never raises because a backend failed."""

@@ -89,8 +89,7 @@ class UnifiedTTSManager:
                 await member.backend.start()
             except LuxaError as err:
                 log.error("TTS backend %s failed to start, the chain starts on the next one: %s", member.name, err)
-                while member.breaker.state is not BreakerState.OPEN:
-                    member.breaker.record_failure()
+                member.breaker.trip()
 
     def answer(self, voice: str | None = None, speed: float | None = None, language: str | None = None,
                backend: str | None = None) -> AnswerSession:

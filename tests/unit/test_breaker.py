@@ -91,3 +91,14 @@ def test_release_gives_the_probe_slot_back_without_a_verdict():
     assert breaker.state is BreakerState.HALF_OPEN
     assert breaker.allow()
     assert not breaker.allow()
+
+
+def test_trip_opens_at_once_and_the_cooldown_still_lets_a_probe_through():
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=3, cooldown_s=10.0, clock=clock)
+    breaker.trip()
+    assert breaker.state is BreakerState.OPEN and not breaker.allow()
+    clock.advance(10.0)
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
