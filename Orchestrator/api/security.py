@@ -6,7 +6,6 @@ the fly: whoever opened it up must have created (and so know) the key first.
 """
 from __future__ import annotations
 
-import os
 import secrets
 import stat
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from Config.schema import LuxaConfig
 from Core.errors import ConfigError, LuxaError
+from Core.files import atomic_write
 from Orchestrator.service.http import is_loopback
 
 KEY_BYTES = 32  # 256 bits of randomness, 43 URL-safe characters
@@ -45,16 +45,10 @@ def create_key(path: Path, replace: bool = False) -> str:
     """Write a fresh key with 0600 from the first byte on (no window where others could read it)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_urlsafe(KEY_BYTES)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(key + "\n")
+    with atomic_write(path, mode=0o600, text=True) as out:
+        out.write(key + "\n")
         if not replace and path.exists():
             raise LuxaError(f"API key file {path} already exists (use --rotate to replace it)")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return key
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from Core.errors import LuxaError
+from Core.files import atomic_write
 from Orchestrator.service.supervisor import SERVICE_ENVIRONMENT
 
 Scope = Literal["user", "system"]
@@ -191,16 +191,8 @@ def linger_enabled(user: str) -> bool:
 
 def write_unit(path: Path, text: str) -> None:
     """Atomic: a half-written unit must never be what systemd reads on reload."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, text=True) as out:
+        out.write(text)
 
 
 def check_installable(spec: UnitSpec) -> None:
