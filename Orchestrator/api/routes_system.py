@@ -1,4 +1,4 @@
-"""GET /health, GET /metrics, GET /v1/models and POST /v1/models/preload."""
+"""GET /health, GET /metrics, GET /v1/models, POST /v1/models/preload and POST /v1/models/llm."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,10 +8,10 @@ from typing import Literal
 import psutil
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client.exposition import choose_encoder
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from Core import metrics
-from Core.errors import LuxaError
+from Core.errors import LuxaError, ModelMissingError
 from Orchestrator.api.errors import ApiError
 from Orchestrator.api.services import Services, services
 from Orchestrator.api.uploads import JSON, content_type
@@ -73,3 +73,39 @@ async def _load(member) -> dict:
     except LuxaError as err:
         return {"name": member.name, "loaded": False, "error": str(err)}
     return {"name": member.name, "loaded": True, "seconds": round(time.perf_counter() - started, 3)}
+
+
+class LlmSwapRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(..., min_length=1, max_length=200,
+                       description="a known name or a .gguf file under models/ (relative to it)")
+    backend: str | None = Field(None, max_length=64, description="the gguf backend to swap; default the first one")
+
+    @field_validator("model")
+    @classmethod
+    def _inside_models(cls, name: str) -> str:
+        """A client names a model, never a file elsewhere on the machine."""
+        if name.startswith("/") or any(bad in name for bad in ("..", "\\", ":")) or any(ord(c) < 32 for c in name):
+            raise ValueError("name a model, or a .gguf file under models/: no absolute path, no '..'")
+        return name
+
+
+@router.post("/v1/models/llm", dependencies=[Depends(content_type(JSON))])
+async def swap_llm(body: LlmSwapRequest, luxa: Services = Depends(services)) -> dict:
+    """Hot-swap a local LLM: the new model loads while the old one serves; a turn in flight finishes
+    on the old one, the next uses the new one. A refused swap leaves the old model serving."""
+    llm = luxa.assistant.llm
+    name = body.backend or next((b.name for b in llm.backends if b.kind == "gguf"), None)
+    if name is None or name not in {b.name for b in llm.backends}:
+        known = ", ".join(b.name for b in llm.backends)
+        raise ApiError(404, "unknown_backend", f"no llm backend {body.backend!r} (known: {known})")
+    started = time.perf_counter()
+    try:
+        await llm.swap(name, body.model)
+    except ModelMissingError as err:
+        raise ApiError(404, "model_not_found", str(err)) from None
+    except LuxaError as err:  # not enough memory, a corrupt file, not a local model: the old one serves on
+        raise ApiError(409, "swap_refused", str(err)) from None
+    health = llm.health()["backends"][name]
+    return {"backend": name, "model": health["model"], "path": health["path"],
+            "seconds": round(time.perf_counter() - started, 3)}

@@ -6,7 +6,7 @@ import argparse
 from Core import models
 from Core.errors import LuxaError
 
-HELP = "prepare, list or fetch models (prepare assembles the default Whisper once)"
+HELP = "prepare, list or fetch models (prepare assembles the default Whisper once); use: hot-swap the running LLM"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fetch.add_argument("--manifest", default=None, help="manifest YAML (default Config/models_manifest.yaml)")
     fetch.add_argument("--base-url", default=None,
                        help="mirror holding <URL>/<NAME>/<file> (default: the manifest's URLs, or $LUXA_MODELS_BASE_URL)")
+    use = sub.add_parser("use", help="make the running daemon's LLM serve another model, without a restart")
+    use.add_argument("name", help="a known name or a .gguf path under models/")
+    use.add_argument("--backend", default=None, help="the gguf backend to swap (default: the first one)")
+    use.add_argument("--url", default=None, help="the daemon's control API (default: http://api.host:api.port)")
 
 
 def configured_models(cfg) -> list[tuple[str, str, str]]:
@@ -67,7 +71,33 @@ def run(args: argparse.Namespace, ctx) -> int:
             if name not in fetched:
                 print(f"{name:<26} {entry.kind:<8} {'not fetched':<40} (models fetch {name})")
         return 0
+    if args.models_command == "use":
+        return _use(args, cfg)
     from Core import fetch
 
     options = fetch.FetchOptions(cfg.models.fetch_retries, cfg.models.fetch_timeout_s)
     return fetch.fetch_by_name(args.name, cfg.models.dir, args.manifest, options, base_url=args.base_url)
+
+
+def _use(args: argparse.Namespace, cfg) -> int:
+    """POST /v1/models/llm to the running daemon (`serve`, or the voice loop with api.enabled)."""
+    import httpx
+
+    from Orchestrator.api.security import key_path, read_key
+
+    url = args.url or f"http://{cfg.api.host}:{cfg.api.port}"
+    key = read_key(key_path(cfg))
+    if key is None:
+        raise LuxaError(f"no API key at {key_path(cfg)}: is the daemon running with its control API on "
+                        "(`run_assistant.py serve` or --set api.enabled=true)?")
+    try:
+        reply = httpx.post(f"{url}/v1/models/llm", json={"model": args.name, "backend": args.backend},
+                           headers={"Authorization": f"Bearer {key}"}, timeout=cfg.service.start_timeout_s)
+    except httpx.HTTPError as err:
+        raise LuxaError(f"no daemon answers at {url} ({err}); start it with `run_assistant.py serve` "
+                        "or --set api.enabled=true") from None
+    body = reply.json() if reply.headers.get("content-type", "").startswith("application/json") else {}
+    if reply.status_code != 200:
+        raise LuxaError(f"swap refused: {body.get('error', {}).get('message', reply.text[:200])}")
+    print(f"llm backend {body['backend']} now serves {body['model']} ({body['path']}), loaded in {body['seconds']} s")
+    return 0
