@@ -4,7 +4,7 @@ latency (p50/p95) with cache misses (every text new) and cache hits (one text ag
 and, with --voice-turn, the voice loop's turn latency idle and while the API is under load.
 
 The daemon is started here (headless `serve`, or the voice loop on the virtual audio devices of
-tests/e2e/harness.py with the API on) unless --url and --key name a running one. Bounded in
+scripts/audio_harness.py with the API on) unless --url and --key name a running one. Bounded in
 count (--requests per phase) and in time (--max-seconds per phase).
 
     python scripts/bench_api.py [--requests 40] [--concurrency 2] [--max-seconds 60] [--voice-turn]
@@ -108,7 +108,7 @@ def bench_say(url: str, key: str, args) -> None:
 
 def bench_voice_turn(args, corpus: Path) -> None:
     """The voice loop on virtual audio with the API on: one turn idle, one under API load."""
-    from tests.e2e.harness import AssistantProcess, VirtualAudio
+    from audio_harness import AssistantProcess, VirtualAudio
 
     with tempfile.TemporaryDirectory(prefix="luxa-bench-api-") as folder:
         audio = VirtualAudio(Path(folder) / "pulse")

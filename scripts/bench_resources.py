@@ -102,8 +102,9 @@ def idle_cpu_percent(process, seconds: float) -> float:
 
 
 def measure(daemon_args: list[str], idle_s: float, question: Path) -> dict:
+    from audio_harness import AssistantProcess, VirtualAudio, have_pulseaudio
+
     from Core.audio import load_audio, write_wav
-    from tests.e2e.harness import AssistantProcess, VirtualAudio, have_pulseaudio
 
     if not have_pulseaudio():
         raise LuxaError("bench_resources: PulseAudio tools missing (bash scripts/setup.sh --test)")

@@ -231,8 +231,9 @@ async def _one_clip(assistant, raw, item: Prepared, name: str, prompt: str | Non
 
 def through_virtual_audio(inputs: list[Prepared], daemon_args: list[str]) -> dict:
     """Each clip played into the virtual mic of one running daemon; latency read off recordings."""
+    from audio_harness import AssistantProcess, VirtualAudio, have_pulseaudio
+
     from Core.audio import write_wav
-    from tests.e2e.harness import AssistantProcess, VirtualAudio, have_pulseaudio
 
     if not have_pulseaudio():
         return {"skipped": "PulseAudio tools missing (bash scripts/setup.sh --test)", "turns": []}
@@ -267,7 +268,7 @@ def through_virtual_audio(inputs: list[Prepared], daemon_args: list[str]) -> dic
 
 
 def _virtual_turn(audio, luxa, clip: Clip, wav: Path, prefix: Path) -> dict:
-    from tests.e2e.harness import first_loud, last_loud
+    from audio_harness import first_loud, last_loud
 
     speaker = audio.record(prefix.with_name(prefix.name + "-speaker.wav"))
     mic = audio.record(prefix.with_name(prefix.name + "-mic.wav"), device="vmic_feed.monitor")

@@ -18,6 +18,8 @@ from Core import gpu
 gpu.pin(LuxaConfig().gpu.index)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# scripts/ is the import root of the benchmarks and of the audio harness the e2e tests share with them
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
 CLI_TIMEOUT_S = 300
 
 
@@ -74,9 +76,9 @@ def run_cli(repo_root: Path):
 
 @pytest.fixture
 def virtual_audio(tmp_path_factory):
-    """A fresh private PulseAudio server per test (tests/e2e/harness.py), with a faint noise floor
+    """A fresh private PulseAudio server per test (scripts/audio_harness.py), with a faint noise floor
     in the mic; fresh, because a test that unplugs the mic must not leave that state to the next."""
-    from tests.e2e.harness import VirtualAudio, have_pulseaudio
+    from audio_harness import VirtualAudio, have_pulseaudio
 
     if not have_pulseaudio():
         pytest.fail("PulseAudio tools missing: run `bash scripts/setup.sh --test`")

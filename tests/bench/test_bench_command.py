@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from tests.e2e.harness import have_pulseaudio
+from audio_harness import have_pulseaudio
 
 MARKS = ("endpoint", "stt", "llm_first_token", "llm_first_sentence", "tts_first_audio", "first_audio", "total")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -10,8 +10,7 @@ import socket
 import time
 
 import pytest
-
-from tests.e2e.harness import AssistantProcess, first_loud, last_loud
+from audio_harness import AssistantProcess, first_loud, last_loud
 
 pytestmark = pytest.mark.e2e
 FAST_RECONNECT = ["--set", "audio.reconnect_max_s=1.0"]

@@ -10,9 +10,9 @@ import json
 import urllib.request
 
 import pytest
+from audio_harness import AssistantProcess
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.harness import AssistantProcess
 from tests.service.test_monitoring import METRIC_NAME, alert_queries, dashboard_queries
 
 pytestmark = pytest.mark.e2e

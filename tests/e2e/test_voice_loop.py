@@ -6,8 +6,7 @@ import time
 
 import numpy as np
 import pytest
-
-from tests.e2e.harness import AssistantProcess, first_loud, first_quiet_stretch, last_loud
+from audio_harness import AssistantProcess, first_loud, first_quiet_stretch, last_loud
 
 pytestmark = pytest.mark.e2e
 LONG_REPLY = [

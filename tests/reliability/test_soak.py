@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from audio_harness import AssistantProcess
 
 from Config import load_config
 from Core.audio import write_wav
 from Orchestrator.commands.bench import load_script
-from tests.e2e.harness import AssistantProcess
 from tests.reliability.helpers import Resources, assert_flat, measure
 
 pytestmark = [pytest.mark.reliability, pytest.mark.e2e]

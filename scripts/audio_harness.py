@@ -1,4 +1,7 @@
-"""Real audio for end-to-end tests: a private PulseAudio server and the assistant as a subprocess."""
+"""Real audio for end-to-end tests and benchmarks: a private PulseAudio server and the assistant as a subprocess.
+
+In scripts/ (not tests/) because `bench` uses it too and must work from a checkout without the test tree.
+"""
 from __future__ import annotations
 
 import os
@@ -15,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class VirtualAudio:
