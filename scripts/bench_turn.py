@@ -237,7 +237,8 @@ def through_virtual_audio(inputs: list[Prepared], daemon_args: list[str]) -> dic
 
     if not have_pulseaudio():
         return {"skipped": "PulseAudio tools missing (bash scripts/setup.sh --test)", "turns": []}
-    with tempfile.TemporaryDirectory(prefix="luxa-bench-") as tmp:
+    # the audio server it stops may still be writing its state there: a leftover is not an error
+    with tempfile.TemporaryDirectory(prefix="luxa-bench-", ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
         audio = VirtualAudio(work / "pulse")
         audio.start_noise_floor()
