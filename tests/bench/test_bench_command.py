@@ -60,6 +60,7 @@ def test_bench_refuses_an_unknown_benchmark(run_cli):
     assert "invalid choice" in done.stderr
 
 
+@pytest.mark.integration
 def test_bench_session_answers_every_turn_of_one_conversation_and_reports_its_figures(tmp_path):
     from Orchestrator.commands.bench import load_script
 
