@@ -1,6 +1,10 @@
 """Hot-swap of the LLM on the running daemon: over the API and with `models use`, no restart."""
 from __future__ import annotations
 
+import pytest
+
+pytestmark = pytest.mark.integration  # the daemon with the real models
+
 
 def test_the_llm_is_swapped_on_the_running_daemon_and_answers_after_it(client):
     swapped = client.post("/v1/models/llm", json={"model": "smollm2-135m"})
