@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable, Callable, Generic, TypeVar
 
 from Core.breaker import BreakerState, CircuitBreaker
-from Core.errors import AllBackendsFailed, BackendError
+from Core.errors import AllBackendsFailed, BackendError, LuxaError
 from Core.metrics import StageMetrics
 
 B = TypeVar("B")
@@ -64,6 +64,17 @@ class FallbackChain(Generic[B]):
             if m.name == name:
                 return m
         raise BackendError(f"{self.stage}: unknown backend {name!r} (known: {', '.join(m.name for m in self.members)})")
+
+    async def start(self, start: Callable[[B], Awaitable[None]],
+                    members: list[ChainMember[B]] | None = None) -> None:
+        """`start(backend)` for every member (or `members`); one that fails to load is skipped with
+        its breaker open until a probe, never fatal: the chain starts on the next one."""
+        for member in self.members if members is None else members:
+            try:
+                await start(member.backend)
+            except LuxaError as err:
+                log.error("%s backend %s unavailable, the chain starts on the next one: %s", self.stage, member.name, err)
+                member.breaker.trip()
 
     def _candidates(self, only: str | None) -> list[ChainMember[B]]:
         return [self.member(only)] if only else self.members

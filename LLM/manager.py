@@ -133,12 +133,7 @@ class EnhancedLLMManager:
 
     async def start(self) -> None:
         """Load every backend; one that cannot load is skipped (breaker open), never fatal."""
-        for member in self.chain.members:
-            try:
-                await member.backend.start()
-            except LuxaError as err:
-                log.error("llm backend %s unavailable, the chain starts on the next one: %s", member.name, err)
-                member.breaker.trip()
+        await self.chain.start(lambda backend: backend.start())
         await self._prime_system_prompt()
 
     async def _prime_system_prompt(self) -> None:

@@ -12,7 +12,7 @@ from typing import Callable, Mapping, Protocol
 from Config.schema import LuxaConfig
 from Core.audio import Audio
 from Core.breaker import CircuitBreaker
-from Core.errors import AllBackendsFailed, ConfigError
+from Core.errors import AllBackendsFailed, BackendError, ConfigError, LuxaError
 from Core.fallback import ChainMember, FallbackChain
 from Core.gpu import GpuStatus
 from Core.metrics import StageMetrics, histogram
@@ -63,22 +63,10 @@ class RobustSTTManager:
     async def start(self) -> None:
         """Eager mode loads and warms every backend now; one that fails is skipped, not fatal."""
         if self.stt.load == "eager":
-            for member in self.chain.members:
-                await self._prepare_backend(member)
+            await self.chain.start(_prepare)
 
     async def warm_up(self) -> None:
-        for member in self.chain.members:
-            if member.backend.loaded:
-                await self._prepare_backend(member)
-
-    async def _prepare_backend(self, member: ChainMember[SttBackend]) -> None:
-        try:
-            await member.backend.load()
-            await member.backend.warm_up()
-        except Exception as err:  # a broken model must not stop the assistant: the chain goes on
-            log.error("STT backend %s unusable (%s): skipped until its breaker lets a probe through",
-                      member.name, err)
-            member.breaker.trip()
+        await self.chain.start(_prepare, [m for m in self.chain.members if m.backend.loaded])
 
     async def transcribe(self, audio: Audio, language: str | None = None) -> Transcript:
         """Raises AudioInputError for unusable audio; never raises because a backend failed."""
@@ -127,3 +115,13 @@ class RobustSTTManager:
                 await member.backend.close()
             except Exception:  # closing one backend must not keep the others open
                 log.warning("closing STT backend %s failed", member.name, exc_info=True)
+
+
+async def _prepare(backend: SttBackend) -> None:
+    try:
+        await backend.load()
+        await backend.warm_up()
+    except LuxaError:
+        raise
+    except Exception as err:  # a broken model file fails inside the engine: named, and skipped by the chain
+        raise BackendError(f"{backend.name} unusable: {err}") from err

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from Config.schema import LuxaConfig, TtsBackendConfig, TtsVoiceConfig
 from Core.audio import Audio, problem
 from Core.breaker import BreakerState, CircuitBreaker
-from Core.errors import AllBackendsFailed, BackendError, ConfigError, LuxaError
+from Core.errors import AllBackendsFailed, BackendError, ConfigError
 from Core.fallback import ChainMember, FallbackChain
 from Core.gpu import GpuStatus
 from Core.metrics import StageMetrics, gauge
@@ -84,12 +84,7 @@ class UnifiedTTSManager:
 
     async def start(self) -> None:
         """Load every backend once; one that fails to start has its breaker opened, not the process."""
-        for member in self.chain.members:
-            try:
-                await member.backend.start()
-            except LuxaError as err:
-                log.error("TTS backend %s failed to start, the chain starts on the next one: %s", member.name, err)
-                member.breaker.trip()
+        await self.chain.start(lambda backend: backend.start())
 
     def answer(self, voice: str | None = None, speed: float | None = None, language: str | None = None,
                backend: str | None = None) -> AnswerSession:
