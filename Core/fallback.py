@@ -73,7 +73,8 @@ class FallbackChain(Generic[B]):
             try:
                 await start(member.backend)
             except LuxaError as err:
-                log.error("%s backend %s unavailable, the chain starts on the next one: %s", self.stage, member.name, err)
+                log.error("%s backend %s failed to start, the chain starts on the next one: %s",
+                          self.stage, member.name, err)
                 member.breaker.trip()
 
     def _candidates(self, only: str | None) -> list[ChainMember[B]]:
