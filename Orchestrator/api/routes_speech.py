@@ -17,7 +17,8 @@ class SayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(min_length=1, description="what to say; longer than api.max_text_chars is refused (413)")
     voice: str | None = Field(None, max_length=200, description="a Piper voice, an espeak-ng voice or a voice prompt id")
-    language: str | None = Field(None, max_length=35, description="language code picking the voice (default tts.default_language)")
+    language: str | None = Field(None, max_length=35,
+                                 description="language code picking the voice (default tts.default_language)")
     speed: float | None = Field(None, description="speaking rate, 1.0 = normal (range of tts.speed)")
     backend: str | None = Field(None, max_length=64, description="force one TTS backend (piper_native, piper_cli, ...)")
     format: Literal["wav"] = "wav"

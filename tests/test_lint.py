@@ -1,0 +1,13 @@
+"""The product code stays clean under ruff (pyflakes, pycodestyle, import order; pyproject's [tool.ruff])."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+PRODUCT = ("Config", "Core", "STT", "LLM", "TTS", "Orchestrator", "run_assistant.py")
+
+
+def test_ruff_finds_nothing_in_the_product_code(repo_root):
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", *PRODUCT], cwd=repo_root,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
