@@ -1,9 +1,11 @@
 """The product, through real audio: a private PulseAudio server, the assistant as a subprocess."""
 from __future__ import annotations
 
+import re
 import signal
 import time
 
+import jiwer
 import numpy as np
 import pytest
 from audio_harness import AssistantProcess, first_loud, first_quiet_stretch, last_loud
@@ -13,6 +15,10 @@ LONG_REPLY = [
     "--set", "llm.system_prompt=You are a storyteller. Always answer with a long story of at least eight sentences.",
     "--set", "llm.max_tokens=300",
 ]
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^\w' ]", " ", text.lower()).split())
 
 
 def _transcribe(model, samples: np.ndarray) -> str:
@@ -38,11 +44,14 @@ def test_answers_a_spoken_question_with_spoken_audio(virtual_audio, whisper_base
     assert any(word in heard.lower() for word in ("lamp", "living room", "light")), heard
     said = _transcribe(whisper_base, played)
     assert said, "the speaker recording holds no intelligible speech"
+    printed = reply.removeprefix("luxa: ").split("   [first audio")[0]
+    error = jiwer.wer(_words(printed), _words(said))
+    assert error <= 0.35, f"the speaker said {said!r}, the assistant printed {printed!r} (WER {error:.2f})"
     end_of_question = last_loud(asked)
     first_reply = first_loud(played, after_s=end_of_question or 0.0)
     assert end_of_question is not None and first_reply is not None
     # both recorders started within milliseconds of each other: same timeline
-    print(f"\nreply heard: {said!r}\nassistant said: {reply}\n"
+    print(f"\nreply heard: {said!r}\nassistant said: {reply} (WER {error:.2f})\n"
           f"end of speech -> first reply audio (recorded): {first_reply - end_of_question:.2f} s")
 
 
