@@ -127,6 +127,7 @@ def talk(virtual_audio, questions: list[Question], tmp_path: Path, *, turns: int
     apology = load_config(environ={}).llm.apology["en"]
     try:
         luxa.wait_for("LUXA is listening", timeout=300)
+        luxa.wait_for("microphone open", timeout=60)  # opened on a thread after that line: a busy CPU delays it
         for turn in range(1, turns + 1):
             if seconds is not None and time.monotonic() - started > seconds:
                 break
