@@ -131,6 +131,7 @@ def talk(virtual_audio, questions: list[Question], tmp_path: Path, *, turns: int
     temp_dir.mkdir()
     luxa = AssistantProcess({**virtual_audio.env, "TMPDIR": str(temp_dir)}, *DAEMON_ARGS)
     session, lost_in_a_row, started = Session(), 0, time.monotonic()
+    warm_up = warm_up_turns(questions)
     apology = load_config(environ={}).llm.apology["en"]
     try:
         luxa.wait_for("LUXA is listening", timeout=300)
@@ -161,7 +162,7 @@ def talk(virtual_audio, questions: list[Question], tmp_path: Path, *, turns: int
                 session.wrong.append(f"turn {turn}: heard {heard!r} for {' '.join(question.words)!r}")
             if apology in reply:
                 session.wrong.append(f"turn {turn}: the apology, with every backend healthy ({heard!r})")
-            if turn == warm_up_turns(questions) or turn % SAMPLE_EVERY == 0:
+            if turn == warm_up or turn % SAMPLE_EVERY == 0:
                 session.samples.append((turn, measure(luxa.proc.pid, temp_dir)))
         assert luxa.proc.poll() is None, f"the daemon exited ({luxa.proc.returncode})"
     finally:
