@@ -27,6 +27,8 @@ debs=(libportaudio2 espeak-ng)
 [ "$want_test" = 1 ] && debs+=(systemd prometheus)
 # ip brings loopback up in the network namespace of the offline test (unshare -n)
 [ "$want_test" = 1 ] && debs+=(iproute2)
+# a real MQTT broker for the device tests
+[ "$want_test" = 1 ] && debs+=(mosquitto)
 missing=()
 for pkg in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
