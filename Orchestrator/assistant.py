@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from Config import LuxaConfig
 from Core.gpu import GpuStatus
 from LLM import EnhancedLLMManager
+from Orchestrator.reply import Replier
 from STT import RobustSTTManager
 from TTS import UnifiedTTSManager
 
@@ -22,12 +23,14 @@ class Assistant:
     stt: RobustSTTManager = field(init=False)
     llm: EnhancedLLMManager = field(init=False)
     tts: UnifiedTTSManager = field(init=False)
+    replies: Replier = field(init=False)  # how every front door answers a text
     load_seconds: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.stt = RobustSTTManager(self.config, self.gpu)
         self.llm = EnhancedLLMManager(self.config, self.gpu)
         self.tts = UnifiedTTSManager(self.config, self.gpu)
+        self.replies = Replier(self.llm)
 
     async def start(self) -> None:
         """Load the three stages concurrently: start-up time is the slowest load, not the sum."""

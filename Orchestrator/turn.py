@@ -69,7 +69,7 @@ class TurnRunner:
         chunks: asyncio.Queue[str | None] = asyncio.Queue()
         reply: list[str] = []
         sink.begin()
-        stream = a.llm.stream(result.transcript, a.llm.conversation, result.language)
+        stream = a.replies.stream(result.transcript, a.llm.conversation, result.language)
         voice = a.tts.answer(language=result.language)  # one voice for the whole answer
 
         async def produce() -> None:
