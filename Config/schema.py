@@ -248,6 +248,53 @@ class ModelsConfig(Section):
     fetch_timeout_s: float = Field(30.0, gt=0.0, le=3600.0)
 
 
+class IntentsConfig(Section):
+    """Commands answered exactly, before the LLM (Home Assistant's hassil + home-assistant-intents)."""
+
+    enabled: bool = True
+    languages: list[str] = Field(default_factory=lambda: ["en", "fr"])
+    time_zone: str | None = None  # an IANA name ("Europe/Paris"); null: the system's
+    location: str | None = None  # where the assistant is ("Lyon, France"), told to the LLM
+    volume_step: int = Field(10, ge=1, le=100)  # percent, for "louder" / "quieter"
+    timer_max_s: float = Field(24 * 3600.0, gt=0.0)
+    alert_hz: float = Field(880.0, ge=100.0, le=8000.0)  # the timer's alert tone
+
+
+class HomeAssistantConfig(Section):
+    url: str | None = None  # e.g. http://homeassistant.local:8123; null: no Home Assistant
+    token_file: str | None = None  # a long-lived access token, in a file...
+    token_env: str = "LUXA_HA_TOKEN"  # ...or in this environment variable
+    import_entities: bool = False  # add Home Assistant's lights and switches to devices.entities
+    timeout_s: float = Field(3.0, gt=0.0, le=60.0)
+
+
+class MqttConfig(Section):
+    host: str | None = None  # null: no broker
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password_env: str = "LUXA_MQTT_PASSWORD"
+    timeout_s: float = Field(3.0, gt=0.0, le=60.0)
+
+
+class DeviceEntity(Section):
+    id: str = Field(pattern=r"^[a-z_]+\.[A-Za-z0-9_]+$")  # Home Assistant style: light.kitchen
+    name: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    area: str | None = None
+    area_aliases: list[str] = Field(default_factory=list)  # the area in other words or languages ("cuisine")
+    via: Literal["home_assistant", "mqtt"] = "mqtt"
+    command_topic: str | None = None  # mqtt: where ON/OFF (and brightness) are published
+    state_topic: str | None = None  # mqtt: a retained state to answer "is it on?"
+    payload_on: str = "ON"
+    payload_off: str = "OFF"
+
+
+class DevicesConfig(Section):
+    home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    entities: list[DeviceEntity] = Field(default_factory=list)
+
+
 class LuxaConfig(Section):
     audio: AudioConfig = Field(default_factory=AudioConfig)
     vad: VadConfig = Field(default_factory=VadConfig)
@@ -263,3 +310,5 @@ class LuxaConfig(Section):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
+    intents: IntentsConfig = Field(default_factory=IntentsConfig)
+    devices: DevicesConfig = Field(default_factory=DevicesConfig)

@@ -37,6 +37,7 @@ class Conversation:
     token_budget: int
     count_tokens: Callable[[str], int] = estimate_tokens
     turns: list[Message] = field(default_factory=list)
+    last_reply: str = ""  # what the user last heard, from the LLM or a command handler ("repeat that")
 
     def add_user(self, text: str) -> None:
         self._add(Message("user", text))
@@ -47,6 +48,7 @@ class Conversation:
     def set_last_reply(self, heard_text: str) -> None:
         """After a barge-in: keep only what the user actually heard of the last answer."""
         heard = heard_text.strip()
+        self.last_reply = heard
         content = f"{heard}{CUT_MARK}" if heard else CUT_MARK
         if self.turns and self.turns[-1].role == "assistant":
             self.turns[-1] = Message("assistant", content)

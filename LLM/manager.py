@@ -39,6 +39,7 @@ class ChatResult:
     latency_s: float
     first_token_s: float | None
     tokens: int
+    intent: str | None = None  # set when a command handler answered instead of the LLM
 
 
 @dataclass
@@ -231,6 +232,7 @@ class EnhancedLLMManager:
         turn.latency_s = time.perf_counter() - turn.started
         reply = turn.reply
         conversation.add_assistant(reply if finished else f"{reply}{CUT_MARK}")
+        conversation.last_reply = reply
         if turn.backend != APOLOGY and turn.backend != "none":
             s = turn.stats
             self.metrics.observe_turn(turn.backend, turn.first_token_s, turn.latency_s,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from Config import LuxaConfig
 from Core.gpu import GpuStatus
 from LLM import EnhancedLLMManager
+from Orchestrator.intents import Intents
 from Orchestrator.reply import Replier
 from STT import RobustSTTManager
 from TTS import UnifiedTTSManager
@@ -23,6 +24,7 @@ class Assistant:
     stt: RobustSTTManager = field(init=False)
     llm: EnhancedLLMManager = field(init=False)
     tts: UnifiedTTSManager = field(init=False)
+    intents: Intents | None = field(init=False)
     replies: Replier = field(init=False)  # how every front door answers a text
     load_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -30,7 +32,8 @@ class Assistant:
         self.stt = RobustSTTManager(self.config, self.gpu)
         self.llm = EnhancedLLMManager(self.config, self.gpu)
         self.tts = UnifiedTTSManager(self.config, self.gpu)
-        self.replies = Replier(self.llm)
+        self.intents = Intents(self.config) if self.config.intents.enabled else None
+        self.replies = Replier(self.llm, self.intents)
 
     async def start(self) -> None:
         """Load the three stages concurrently: start-up time is the slowest load, not the sum."""
@@ -40,11 +43,17 @@ class Assistant:
             await manager.start()
             self.load_seconds[name] = time.perf_counter() - start
 
-        await asyncio.gather(timed("stt", self.stt), timed("llm", self.llm), timed("tts", self.tts))
+        stages = [timed("stt", self.stt), timed("llm", self.llm), timed("tts", self.tts)]
+        if self.intents is not None:
+            stages.append(timed("intents", self.intents))
+        await asyncio.gather(*stages)
         log.info("models ready: %s", ", ".join(f"{k} {v:.2f} s" for k, v in self.load_seconds.items()))
 
     async def close(self) -> None:
-        await asyncio.gather(self.stt.close(), self.llm.close(), self.tts.close(), return_exceptions=True)
+        closing = [self.stt.close(), self.llm.close(), self.tts.close()]
+        if self.intents is not None:
+            closing.append(self.intents.close())
+        await asyncio.gather(*closing, return_exceptions=True)
 
     def health(self) -> dict:
         return {"stt": self.stt.health(), "llm": self.llm.health(), "tts": self.tts.health(),

@@ -234,6 +234,7 @@ class Speaker:
         self._tick = time.monotonic()  # the last callback
         self._recovery: asyncio.Future | None = None
         self._closed = asyncio.Event()
+        self.gain = 1.0  # the output volume commands set ("louder"), applied to what is queued next
 
     def open(self) -> None:
         """Open and start the device. Blocking; the reopens after a loss run it off the loop."""
@@ -300,7 +301,7 @@ class Speaker:
             self._idle.set()
 
     def play(self, audio: Audio, label: str) -> None:
-        samples = resample(audio.samples, audio.sample_rate, self.rate)
+        samples = resample(audio.samples, audio.sample_rate, self.rate) * np.float32(self.gain)
         with self._lock:
             self._queue.append(samples)
             self._queued += len(samples)

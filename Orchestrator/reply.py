@@ -1,20 +1,68 @@
-"""One answer to one user text, for every front door: an intent handler's, or the LLM's.
+"""One answer to one user text, for every front door: a command handler's, or the LLM's.
 
 The voice loop, `chat`, `turn`, the control API, the OpenAI routes and Wyoming all answer
 through `Replier.stream()`, so what a test or a benchmark sees is what the user hears.
 """
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
+
 from LLM import AnswerStream, EnhancedLLMManager
 from LLM.conversation import Conversation
+from LLM.inputs import check_user_text
+from LLM.manager import ChatResult
+from Orchestrator.intents import Controls, IntentMatch, Intents
+
+
+class CommandAnswer:
+    """A command's answer, shaped like the LLM's AnswerStream: its text, then its own result."""
+
+    def __init__(self, intents: Intents, match: IntentMatch, conversation: Conversation,
+                 controls: Controls | None) -> None:
+        self._started = time.perf_counter()
+        self._result = ChatResult("", "intent", 0.0, None, 0, match.intent)
+        self._pieces = self._run(intents, match, conversation, controls)
+
+    async def _run(self, intents: Intents, match: IntentMatch, conversation: Conversation,
+                   controls: Controls | None) -> AsyncIterator[str]:
+        handled = await intents.handle(match, conversation.last_reply, controls)
+        elapsed = time.perf_counter() - self._started
+        self._result = ChatResult(handled.text, "intent", elapsed, elapsed, 0, match.intent)
+        if handled.text:
+            conversation.last_reply = handled.text
+            yield handled.text
+
+    def __aiter__(self) -> CommandAnswer:
+        return self
+
+    async def __anext__(self) -> str:
+        return await anext(self._pieces)
+
+    async def aclose(self) -> None:
+        await self._pieces.aclose()
+
+    @property
+    def result(self) -> ChatResult:
+        return self._result
 
 
 class Replier:
-    """Intents first (exact answers: time, timers, devices), then the LLM."""
+    """Commands first (exact answers: time, timers, devices), then the LLM."""
 
-    def __init__(self, llm: EnhancedLLMManager) -> None:
+    def __init__(self, llm: EnhancedLLMManager, intents: Intents | None = None) -> None:
         self.llm = llm
+        self.intents = intents
 
-    def stream(self, text: str, conversation: Conversation | None = None, language: str | None = None) -> AnswerStream:
-        """The answer's text pieces as they come, then its own `.result`; raises LlmInputError for bad text."""
+    def stream(self, text: str, conversation: Conversation | None = None, language: str | None = None,
+               controls: Controls | None = None) -> AnswerStream | CommandAnswer:
+        """The answer's text pieces as they come, then its own `.result`; raises LlmInputError for bad text.
+
+        `controls` is the caller's speaker (volume, stop), when it has one.
+        """
+        text = check_user_text(text, self.llm.config.llm.max_input_chars)
+        conversation = conversation or self.llm.conversation
+        match = self.intents.match(text, language) if self.intents is not None else None
+        if match is not None:
+            return CommandAnswer(self.intents, match, conversation, controls)  # type: ignore[arg-type]
         return self.llm.stream(text, conversation, language)

@@ -33,6 +33,26 @@ class Sink(Protocol):
     def stop(self) -> None: ...
     def heard(self) -> str: ...
 
+    gain: float  # output volume, 0.0-1.0 ("louder", "volume 30 percent")
+
+
+class SinkControls:
+    """A sink as commands see it: its volume, and stop (what "stop" and "never mind" do)."""
+
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+
+    @property
+    def volume(self) -> float:
+        return self._sink.gain
+
+    @volume.setter
+    def volume(self, value: float) -> None:
+        self._sink.gain = value
+
+    def stop(self) -> None:
+        self._sink.stop()
+
 
 @dataclass
 class TurnResult:
@@ -69,7 +89,7 @@ class TurnRunner:
         chunks: asyncio.Queue[str | None] = asyncio.Queue()
         reply: list[str] = []
         sink.begin()
-        stream = a.replies.stream(result.transcript, a.llm.conversation, result.language)
+        stream = a.replies.stream(result.transcript, a.llm.conversation, result.language, SinkControls(sink))
         voice = a.tts.answer(language=result.language)  # one voice for the whole answer
 
         async def produce() -> None:
@@ -122,6 +142,8 @@ class TurnRunner:
                 watch.mark("first_audio", first)
             result.timings_ms.update(watch.marks)
             result.backends.setdefault("llm", stream.result.backend)
+            if stream.result.intent:
+                result.backends["intent"] = stream.result.intent
         watch.mark("total")
         result.timings_ms.update(watch.marks)
         if "first_audio" in watch.marks:
@@ -136,6 +158,7 @@ class FileSink:
     def __init__(self) -> None:
         self.parts: list[tuple[Audio, str]] = []
         self._first: float | None = None
+        self.gain = 1.0
 
     def begin(self) -> None:
         self.parts.clear()
@@ -144,7 +167,7 @@ class FileSink:
     def play(self, audio: Audio, label: str) -> None:
         if self._first is None:
             self._first = time.perf_counter()
-        self.parts.append((audio, label))
+        self.parts.append((Audio(audio.samples * self.gain, audio.sample_rate), label))
 
     def first_sample_time(self) -> float | None:
         return self._first

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from Core import metrics
-from Core.audio import dbfs
+from Core.audio import Audio, dbfs
 from Core.errors import AudioInputError
 from Core.logs import set_turn_id
 from Orchestrator.turn import Stopwatch, TurnResult, TurnRunner
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 STATE = metrics.gauge("luxa_state", "1 for the assistant's current state", ("state",))
 RESULTS_KEPT = 20
+ANNOUNCE_POLL_S = 0.1  # how often a pending announcement looks for a gap between turns
+CHIME_S = 0.15  # each of the two beeps before a timer's announcement
 BARGE_INS = metrics.counter("luxa_barge_in_total", "replies interrupted by the user")
 
 
@@ -68,6 +70,7 @@ class VoiceLoop:
 
             w = self.config.wake_word
             self.wake = WakeWordGate(w.model, w.threshold, w.listen_window_s)
+        self._announcements: set[asyncio.Task] = set()
         self._set_state(State.LISTENING)
 
     def _set_state(self, state: State) -> None:
@@ -79,6 +82,9 @@ class VoiceLoop:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set, or a finite source (a file) runs out and its last turn is answered."""
+        intents = getattr(self.assistant, "intents", None)
+        if intents is not None:
+            intents.on_timer_done(self.announce)
         try:
             async for frame in self.mic.frames(stop):
                 self.on_frame()
@@ -92,7 +98,9 @@ class VoiceLoop:
             if not stop.is_set() and self.turn_task is not None:
                 await self.turn_task
         finally:
-            for task in (self.turn_task, self.early):
+            if intents is not None:
+                intents.timers.listeners.clear()
+            for task in (self.turn_task, self.early, *self._announcements):
                 if task and not task.done():
                     task.cancel()
             self.speaker.stop()
@@ -207,3 +215,40 @@ class VoiceLoop:
             self.wake.keep_awake()  # a follow-up question needs no second wake word
         log.info("%s timings %s", turn_id, result.timings_ms)
         self.results.append(result)
+
+    # --- announcements (a timer is done) ---
+    def announce(self, text: str, language: str) -> None:
+        """Say `text` after a chime, in the next gap: never over the user or over a reply."""
+        task = asyncio.create_task(self._announce(text, language))
+        self._announcements.add(task)
+        task.add_done_callback(self._announcements.discard)
+
+    async def _announce(self, text: str, language: str) -> None:
+        while self._busy() or self.endpointer.in_utterance:
+            await asyncio.sleep(ANNOUNCE_POLL_S)
+        self.show(f"luxa: {text}")
+        # as a turn, so that speech over it (a "stop") interrupts it like any reply
+        self.turn_task = asyncio.create_task(self._say(text, language))
+
+    async def _say(self, text: str, language: str) -> None:
+        self._set_state(State.SPEAKING)
+        try:
+            self.speaker.begin()
+            self.speaker.play(chime(self.config.intents.alert_hz), "")
+            spoken = await self.assistant.tts.answer(language=language).say(text)
+            if spoken.audio is not None and spoken.audio.samples.size:
+                self.speaker.play(spoken.audio, text)
+            await self.speaker.drain()
+        except asyncio.CancelledError:
+            self.speaker.stop()
+            raise
+        finally:
+            self._set_state(State.LISTENING)
+
+
+def chime(hz: float, rate: int = 16000) -> Audio:
+    """Two short beeps with soft edges (no click), a gap between them."""
+    t = np.arange(int(rate * CHIME_S)) / rate
+    beep = 0.3 * np.sin(2 * np.pi * hz * t) * np.hanning(t.size)
+    gap = np.zeros(int(rate * CHIME_S / 2))
+    return Audio(np.concatenate([beep, gap, beep, gap]).astype(np.float32), rate)

@@ -1,4 +1,8 @@
-"""`chat`: one LLM turn from the command line, or a multi-turn chat on stdin that keeps memory."""
+"""`chat`: one turn from the command line, or a multi-turn chat on stdin that keeps memory.
+
+It answers through the same path as the voice loop: commands (time, timers, devices) first, then
+the LLM.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -20,32 +24,51 @@ async def run(args, ctx) -> int:
 
     if args.text is not None:
         check_user_text(args.text, ctx.config.llm.max_input_chars)  # bad input fails before a model loads
+    from Orchestrator.intents import Intents
+    from Orchestrator.reply import Replier
+
     manager = EnhancedLLMManager(ctx.config, ctx.gpu)
-    await manager.start()
+    intents = Intents(ctx.config) if ctx.config.intents.enabled else None
+    await asyncio.gather(manager.start(), *([intents.start()] if intents else []))
+    replier = Replier(manager, intents)
     try:
         if args.text is not None:
-            return await _one_turn(manager, args)
-        return await _interactive(manager, args)
+            return await _one_turn(replier, args)
+        return await _interactive(replier, args)
     finally:
         await manager.close()
+        if intents is not None:
+            await intents.close()
 
 
-async def _one_turn(manager, args) -> int:
+async def _answer(replier, text: str, language: str | None, show: bool):
+    """The whole answer's result; with `show`, its text printed as it streams."""
+    answer = replier.stream(text, language=language)
+    async for piece in answer:
+        if show:
+            print(piece, end="", flush=True)
+    if show:
+        print(flush=True)
+    return answer.result
+
+
+async def _one_turn(replier, args) -> int:
     if not args.json:
-        await _print_streaming(manager, args.text, args.language)
+        await _answer(replier, args.text, args.language, show=True)
         return 0
-    result = await manager.chat(args.text, language=args.language)
+    result = await _answer(replier, args.text, args.language, show=False)
     print(json.dumps({
         "reply": result.reply,
         "latency_ms": round(result.latency_s * 1000, 1),
         "first_token_ms": None if result.first_token_s is None else round(result.first_token_s * 1000, 1),
         "backend": result.backend,
         "tokens": result.tokens,
+        "intent": result.intent,
     }, ensure_ascii=False))
     return 0
 
 
-async def _interactive(manager, args) -> int:
+async def _interactive(replier, args) -> int:
     """Read a line, stream the reply, repeat; a bad line is reported and the chat goes on."""
     from Core.errors import LuxaError
 
@@ -59,16 +82,9 @@ async def _interactive(manager, args) -> int:
         if not line.strip():
             continue
         try:
+            result = await _answer(replier, line, args.language, show=not args.json)
             if args.json:
-                result = await manager.chat(line, language=args.language)
-                print(json.dumps({"reply": result.reply, "backend": result.backend}, ensure_ascii=False), flush=True)
-            else:
-                await _print_streaming(manager, line, args.language)
+                print(json.dumps({"reply": result.reply, "backend": result.backend, "intent": result.intent},
+                                 ensure_ascii=False), flush=True)
         except LuxaError as err:
             print(f"luxa: error: {err}", file=sys.stderr, flush=True)
-
-
-async def _print_streaming(manager, text: str, language: str | None) -> None:
-    async for piece in manager.stream(text, language=language):
-        print(piece, end="", flush=True)
-    print(flush=True)

@@ -30,14 +30,14 @@ class EchoLLM:
     def __init__(self):
         self.conversation = SimpleNamespace(set_last_reply=lambda heard: None)
 
-    def stream(self, text, conversation=None, language=None):
+    def stream(self, text, conversation=None, language=None, controls=None):
         return EchoAnswer()
 
 
 class EchoAnswer:
     """The shape of LLM.AnswerStream: pieces, then the answer's own result."""
 
-    result = SimpleNamespace(backend="echo")
+    result = SimpleNamespace(backend="echo", intent=None)
 
     def __init__(self):
         self._pieces = iter(("Okay, ", "the lamp is on."))
