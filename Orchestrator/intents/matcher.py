@@ -35,6 +35,7 @@ HANDLED = frozenset({
 DEVICE_INTENTS = frozenset({"HassTurnOn", "HassTurnOff", "HassLightSet", "LuxaGetState"})
 # lists Home Assistant fills from its own registry; LUXA's devices fill name and area
 REGISTRY_LISTS = ("name", "area", "floor")
+MAX_UNKNOWN_NAME_WORDS = 4
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ class IntentMatcher:
 
     def set_entities(self, entities: list[DeviceEntity]) -> None:
         """Names, aliases and areas the device sentences may name."""
-        names = [(spoken, e.id) for e in entities for spoken in [e.name, *e.aliases]]
+        # the domain goes with the name, as in Home Assistant: "set the kitchen light to 50 %" needs a light
+        names = [(spoken, e.id, {"domain": e.id.split(".")[0]}) for e in entities for spoken in [e.name, *e.aliases]]
         areas = sorted({(spoken, e.area) for e in entities if e.area for spoken in [e.area, *e.area_aliases]})
         self.slot_lists = {
             "name": TextSlotList.from_tuples(names, allow_template=False),
@@ -99,7 +101,7 @@ class IntentMatcher:
         if result is None:
             # a device sentence about a name or area LUXA does not know: recognised, answered honestly
             result = self._recognize(text, intents, lang, unmatched=True)
-            if result is None or result.intent.name not in DEVICE_INTENTS:
+            if result is None or result.intent.name not in DEVICE_INTENTS or not _names_a_device(result):
                 return None
         if result.intent.name not in HANDLED:
             return None
@@ -118,3 +120,10 @@ class IntentMatcher:
         except MissingListError as err:  # a template naming a list no one fills: not a command we know
             log.debug("intents: %s", err)
             return None
+
+
+def _names_a_device(result: RecognizeResult) -> bool:
+    """An unknown name is believed only in a short device sentence ("turn on the garage light"): a
+    template that is little more than {name} would otherwise take any question for a device."""
+    unknown = " ".join(str(getattr(e, "text", "")) for e in result.unmatched_entities_list)
+    return result.text_chunks_matched >= 1 and 0 < len(unknown.split()) <= MAX_UNKNOWN_NAME_WORDS

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.e2e
 FAST_RECONNECT = ["--set", "audio.reconnect_max_s=1.0"]
 # a reply long enough to still be playing when the speaker goes (several seconds of speech)
 MEDIUM_REPLY = [
+    "--set", "intents.enabled=false",  # the spoken command must reach the storyteller, not the light switch
     "--set", "llm.system_prompt=You are a storyteller. Always answer with a story of at least five sentences.",
     "--set", "llm.max_tokens=80",
 ]

@@ -57,7 +57,9 @@ def test_one_spoken_turn_observes_every_metric_the_dashboard_and_alerts_use(virt
     dashboard = json.loads((monitoring / "luxa-dashboard.json").read_text())
     used = {n for q in dashboard_queries(dashboard) + alert_queries(monitoring) for n in METRIC_NAME.findall(q)}
     port = _free_port()
-    luxa = AssistantProcess(virtual_audio.env, "--set", "metrics.enabled=true", "--set", f"metrics.port={port}")
+    # the corpus command would be answered by a command handler: the LLM's metrics need a question for the LLM
+    luxa = AssistantProcess(virtual_audio.env, "--set", "metrics.enabled=true", "--set", f"metrics.port={port}",
+                            "--set", "intents.enabled=false")
     try:
         luxa.wait_for("LUXA is listening", timeout=300)
         virtual_audio.play_into_mic(question).wait(timeout=30)

@@ -13,6 +13,7 @@ from audio_harness import AssistantProcess, first_loud, first_quiet_stretch, las
 pytestmark = pytest.mark.e2e
 BARGE_IN_STOP_MAX_S = 3.0  # barge_in_min_ms + detection + device buffer, with room for loaded CI cores
 LONG_REPLY = [
+    "--set", "intents.enabled=false",  # the spoken command must reach the storyteller, not the light switch
     "--set", "llm.system_prompt=You are a storyteller. Always answer with a long story of at least eight sentences.",
     "--set", "llm.max_tokens=300",
 ]

@@ -108,6 +108,7 @@ async def session(tmp_path_factory, questions, report):
         *work.overrides(),
         f"circuit_breaker.failure_threshold={THRESHOLD}", f"circuit_breaker.cooldown_s={COOLDOWN_S}",
         "cache.enabled=false",  # a cache hit would answer without the faulty backend
+        "intents.enabled=false",  # a command handler would answer the spoken command without the LLM's chain
         "llm.max_tokens=24",  # short replies: the matrix is about who answers, not what
         # generous timeouts (hang cells lower the faulty member's own): on 2 busy cores a model
         # reloaded by a recovery probe can take seconds, and piper_cli loads its voice per request

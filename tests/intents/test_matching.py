@@ -1,0 +1,27 @@
+"""Text -> intent with Home Assistant's sentences plus LUXA's: the command set, en and fr (>= 95 %)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.intents.conftest import agrees, command_set
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_the_command_set_is_understood_as_text(matcher, language):
+    rows = command_set(language)
+    wrong = [(text, intent, slots, matcher.match(text, language)) for _, text, intent, slots in rows
+             if not agrees(matcher.match(text, language), intent, slots)]
+    accuracy = 1 - len(wrong) / len(rows)
+    print(f"\n{language}: {len(rows) - len(wrong)}/{len(rows)} commands right ({accuracy:.1%})")
+    for text, intent, slots, got in wrong:
+        print(f"  {text!r}: wanted {intent} {slots}, got {got}")
+    assert accuracy >= 0.95
+
+
+def test_a_question_in_a_language_without_sentences_goes_to_the_llm(matcher):
+    assert matcher.match("Wie spät ist es?", "de") is None
+
+
+def test_an_unknown_device_is_recognised_as_unknown_not_passed_to_the_llm(matcher):
+    match = matcher.match("Turn on the garage light", "en")
+    assert match is not None and match.intent == "HassTurnOn" and match.unknown == {"area": "garage"}
