@@ -93,10 +93,11 @@ class LlmBackendConfig(Section):
 
 
 class LlmConfig(Section):
-    system_prompt: str = (
-        "You are LUXA, a helpful voice assistant. Keep answers short: one or two sentences, "
-        "plain text, no markdown."
-    )
+    system_prompt: str = "You are LUXA, a voice assistant. Answer in one or two short sentences of plain text."
+    system_prompts: dict[str, str] = Field(default_factory=lambda: {  # by the question's language
+        "fr": "Tu es LUXA, un assistant vocal. Réponds en français, en une ou deux phrases courtes.",
+    })
+    max_sentences: int = Field(2, ge=1, le=100)  # a spoken answer stops after this many sentences
     context_tokens: int = Field(2048, ge=256, le=131072)
     history_token_budget: int = Field(1024, ge=64, le=131072)
     max_tokens: int = Field(120, ge=1, le=8192)

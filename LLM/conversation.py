@@ -56,6 +56,12 @@ class Conversation:
             self.turns.append(Message("assistant", content))
         self.trim()
 
+    def replies_to_other_questions(self, question: str) -> list[str]:
+        """The kept answers to questions other than `question` (asking the same thing twice may get the same answer)."""
+        asked = question.strip().lower()
+        return [t.content for q, t in zip(self.turns, self.turns[1:])
+                if q.role == "user" and t.role == "assistant" and q.content.strip().lower() != asked]
+
     def messages(self) -> list[dict[str, str]]:
         """What the chat template gets: the system prompt, then the kept turns in order."""
         return [Message("system", self.system_prompt).as_dict()] + [t.as_dict() for t in self.turns]

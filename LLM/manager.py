@@ -22,9 +22,11 @@ from Core.metrics import StageMetrics
 from LLM.backends.base import GenerationRequest, GenerationStats, LlmBackend
 from LLM.backends.gguf import GgufBackend
 from LLM.backends.openai_compat import OpenAIBackend
+from LLM import guard
 from LLM.clean import SpeechCleaner
 from LLM.conversation import CUT_MARK, Conversation, estimate_tokens
 from LLM.errors import SwapRefused
+from LLM.guard import SentenceLimit
 from LLM.inputs import check_user_text
 from LLM.metrics import LlmMetrics
 
@@ -142,7 +144,7 @@ class EnhancedLLMManager:
         already evaluated, so the first question after a start only pays for its own words
         (SmolLM2 on one thread: about 0.3 s less to the first token)."""
         llm = self.config.llm
-        messages = self.new_conversation().messages() + [{"role": "user", "content": "Hello."}]
+        messages = [{"role": "system", "content": self.system_prompt(None)}, {"role": "user", "content": "Hello."}]
         request = GenerationRequest(messages, 1, 0.0, 1.0, list(llm.stop), llm.repeat_penalty)
         for member in self.chain.members:
             prime = getattr(member.backend, "prime", None)
@@ -172,14 +174,74 @@ class EnhancedLLMManager:
 
     async def _run_turn(self, text: str, conversation: Conversation, language: str | None,
                         turn: _Turn) -> AsyncIterator[str]:
+        """Stream one answer; an unusable opening (a recital, a repeat, nothing) is asked again
+        with the question alone, once (LLM/guard.py)."""
         llm = self.config.llm
+        earlier = conversation.replies_to_other_questions(text)
         conversation.add_user(text)
-        request = GenerationRequest(conversation.messages(), llm.max_tokens, llm.temperature, llm.top_p, list(llm.stop),
+        prompt = self.system_prompt(language)
+        instructions = self.instructions(language)  # what must not be read back (today's date may be)
+        code = (language or "").split("-")[0].split("_")[0].lower() or None
+        messages = [{"role": "system", "content": prompt}, *conversation.messages()[1:]]
+        attempts = [messages, [messages[0], messages[-1]]]
+        limit = SentenceLimit(llm.max_sentences)
+        deadline = asyncio.get_running_loop().time() + llm.total_timeout_s
+        finished = False
+        try:
+            for attempt, chat in enumerate(attempts):
+                last = attempt == len(attempts) - 1
+                held: str | None = ""  # the opening, until it is judged; None once it was let through
+                retry = False
+                pieces = self._generate(chat, turn, deadline)
+                try:
+                    async for piece in pieces:
+                        if held is not None:
+                            held += piece
+                            if not guard.ready(held):
+                                continue
+                            reason = guard.problem(held, instructions, earlier, code)
+                            if reason and not last:
+                                retry = True
+                                break
+                            piece, held = held, None
+                        if said := limit.feed(piece):
+                            yield self._said(turn, said)
+                        if limit.done:
+                            break
+                    if not retry and held is not None:  # a short answer that ended before it was judged
+                        reason = guard.problem(held, instructions, earlier, code)
+                        if reason and not last:
+                            retry = True
+                        elif guard.words(held) and (said := limit.feed(held)):  # never "…" alone
+                            yield self._said(turn, said)
+                finally:
+                    await pieces.aclose()
+                if not retry:
+                    break
+                log.info("llm: the answer is unusable (%s); asking again with the question alone", reason)
+                self.metrics.retries.labels(reason).inc()
+            if not turn.pieces:
+                apology = self._apology(language)
+                turn.backend = APOLOGY
+                self._said(turn, apology)
+                self.chain.metrics.requests.labels(APOLOGY, "ok").inc()
+                yield apology
+            finished = True
+        finally:
+            self._finish(turn, conversation, finished)
+
+    def _said(self, turn: _Turn, text: str) -> str:
+        if turn.first_token_s is None:
+            turn.first_token_s = time.perf_counter() - turn.started
+        turn.pieces.append(text)
+        return text
+
+    async def _generate(self, messages: list[dict[str, str]], turn: _Turn, deadline: float) -> AsyncIterator[str]:
+        """Cleaned pieces from the first healthy backend, until the end, the deadline or a failure."""
+        llm = self.config.llm
+        request = GenerationRequest(messages, llm.max_tokens, llm.temperature, llm.top_p, list(llm.stop),
                                     llm.repeat_penalty)
         chain = self.chain.stream(lambda backend: self._cleaned(backend, request, turn))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + llm.total_timeout_s
-        finished = False
         try:
             while True:
                 try:
@@ -188,31 +250,33 @@ class EnhancedLLMManager:
                     async with asyncio.timeout_at(deadline):
                         backend, piece = await anext(chain)
                 except StopAsyncIteration:
-                    break
+                    return
                 except (TimeoutError, asyncio.TimeoutError):
                     log.warning("llm answer cut at llm.total_timeout_s=%g s", llm.total_timeout_s)
-                    break
+                    return
                 except AllBackendsFailed as err:
                     log.error("%s; answering with the apology", err)
-                    break
+                    return
                 except BackendError as err:  # failed mid-answer: what was said stays said
                     log.error("%s", err)
-                    break
-                if turn.first_token_s is None:
-                    turn.first_token_s = time.perf_counter() - turn.started
+                    return
                 turn.backend = backend
-                turn.pieces.append(piece)
                 yield piece
-            if not turn.pieces:
-                apology = self._apology(language)
-                turn.backend, turn.first_token_s = APOLOGY, time.perf_counter() - turn.started
-                turn.pieces.append(apology)
-                self.chain.metrics.requests.labels(APOLOGY, "ok").inc()
-                yield apology
-            finished = True
         finally:
             await chain.aclose()
-            self._finish(turn, conversation, finished)
+
+    def instructions(self, language: str | None) -> str:
+        llm = self.config.llm
+        return llm.system_prompts.get((language or "en").split("-")[0].split("_")[0].lower(), llm.system_prompt)
+
+    def system_prompt(self, language: str | None) -> str:
+        """The prompt for the answer's language, with today's date (never the time: it would change
+        the prompt every minute and void the model's cache of it)."""
+        llm = self.config.llm
+        code = (language or "en").split("-")[0].split("_")[0].lower()
+        where = self.config.intents.location
+        place = f" {'Tu es à' if code == 'fr' else 'You are in'} {where}." if where else ""
+        return f"{self.instructions(code)} {guard.today(code, self.config.intents.time_zone)}{place}"
 
     async def _cleaned(self, backend: LlmBackend, request: GenerationRequest, turn: _Turn) -> AsyncIterator[str]:
         """One backend's stream made speakable; empty pieces are skipped so 'first item' means speech."""

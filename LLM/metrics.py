@@ -14,6 +14,9 @@ class LlmMetrics:
         self.tokens = counter("luxa_llm_tokens_total",
                               "prompt tokens (in), those of them the cache did not serve (evaluated), written tokens (out)",
                               ("backend", "direction"))
+        self.retries = counter("luxa_llm_retries_total",
+                               "answers asked again with the question alone (a recital, a repeat, nothing speakable)",
+                               ("reason",))
         self.context = gauge("luxa_llm_context_tokens", "tokens in the model context after the last turn", ("backend",))
 
     def observe_turn(self, backend: str, first_token_s: float | None, latency_s: float,

@@ -19,7 +19,8 @@ from Core.errors import LuxaError
 HELP = "benchmarks: whole turns against baselines, each stage, resources (p50/p95, machine, models)"
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
 BENCHES = {"turn": "bench_turn", "stt": "bench_stt", "llm": "bench_llm", "tts": "bench_tts",
-           "resources": "bench_resources", "session": "bench_session"}
+           "resources": "bench_resources", "session": "bench_session",
+           "answers": "bench_answers"}
 # `all` leaves these out: a 200-turn session takes about 20 minutes on 2 cores
 NOT_IN_ALL = {"session"}
 

@@ -40,6 +40,8 @@ class Handlers:
             if controls is not None:
                 controls.stop()
             return phrases["stopped"]
+        if name == "LuxaIdentity":
+            return phrases["identity"]
         if name == "LuxaRepeat":
             return last_reply or phrases["nothing_to_repeat"]
         if name in ("HassSetVolume", "HassSetVolumeRelative"):

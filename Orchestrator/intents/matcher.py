@@ -30,7 +30,7 @@ HANDLED = frozenset({
     "HassTimerStatus", "HassIncreaseTimer", "HassDecreaseTimer",
     "HassSetVolume", "HassSetVolumeRelative",
     "HassTurnOn", "HassTurnOff", "HassLightSet",
-    "LuxaStop", "LuxaRepeat", "LuxaGetState",
+    "LuxaStop", "LuxaRepeat", "LuxaGetState", "LuxaIdentity",
 })
 DEVICE_INTENTS = frozenset({"HassTurnOn", "HassTurnOff", "HassLightSet", "LuxaGetState"})
 # lists Home Assistant fills from its own registry; LUXA's devices fill name and area

@@ -39,13 +39,15 @@ class FakeBackend:
 
     def __init__(self, name: str, pieces: Sequence[str] = ("Hello", " there."), error: Exception | None = None,
                  stall: bool = False, fail_after: int | None = None, start_error: Exception | None = None,
-                 stall_after: int | None = None):
+                 stall_after: int | None = None, script: Sequence[Sequence[str]] = ()):
+        """`script`: the pieces of each successive answer (then `pieces` for any answer after them)."""
         self.name, self.model = name, f"fake-{name}"
         self.pieces, self.error, self.stall = list(pieces), error, stall
         self.fail_after, self.stall_after, self.start_error = fail_after, stall_after, start_error
         self.requests: list[GenerationRequest] = []
         self.closed = False
         self.finished_streams = 0
+        self.script = [list(answer) for answer in script]
 
     @property
     def calls(self) -> int:
@@ -62,7 +64,8 @@ class FakeBackend:
                 await asyncio.sleep(3600)
             if self.error:
                 raise self.error
-            for index, piece in enumerate(self.pieces):
+            pieces = self.script[len(self.requests) - 1] if len(self.requests) <= len(self.script) else self.pieces
+            for index, piece in enumerate(pieces):
                 if index == self.fail_after:
                     raise RuntimeError("broke mid-answer")
                 if index == self.stall_after:

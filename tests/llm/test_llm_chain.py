@@ -78,20 +78,21 @@ async def test_stream_output_is_cleaned_for_speech(fake_config):
 
 
 async def test_each_turn_sends_the_history_and_records_the_reply(fake_config):
-    echo = FakeBackend("echo", ["Nice to meet you, Ada."])
+    echo = FakeBackend("echo", script=[["Nice to meet you, Ada."], ["Your name is Ada."]])
     manager = manager_with(fake_config, echo)
     await manager.chat("My name is Ada.")
     await manager.chat("What is my name?")
     sent = echo.requests[-1].messages
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
-    assert sent[0]["content"] == fake_config.llm.system_prompt
+    assert sent[0]["content"].startswith(fake_config.llm.system_prompt + " Today is ")
     assert sent[1]["content"] == "My name is Ada." and sent[2]["content"] == "Nice to meet you, Ada."
-    assert manager.conversation.turns[-1].content == "Nice to meet you, Ada."
+    assert manager.conversation.turns[-1].content == "Your name is Ada."
 
 
 async def test_cancelled_turn_keeps_the_partial_reply_marked_as_cut_in_history(fake_config):
     fake_config.llm.total_timeout_s = 60.0
-    slow = FakeBackend("slow", ["Once upon", " a time", " there was"], stall_after=2)
+    # the opening (six words) is held until it is judged, then streams piece by piece
+    slow = FakeBackend("slow", ["Once upon a time,", " there was", " a king", " who"], stall_after=3)
     manager = manager_with(fake_config, slow)
     heard: list[str] = []
 
@@ -105,13 +106,13 @@ async def test_cancelled_turn_keeps_the_partial_reply_marked_as_cut_in_history(f
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert manager.conversation.turns[-1].content == "Once upon a time…"
+    assert manager.conversation.turns[-1].content == "Once upon a time, there was a king…"
     assert slow.finished_streams == 1
 
 
 async def test_a_turn_cancelled_twice_still_closes_cleanly(fake_config):
     fake_config.llm.total_timeout_s = 60.0
-    slow = FakeBackend("slow", ["Once upon", " a time"], stall_after=1)
+    slow = FakeBackend("slow", ["Once upon a time, in a land", " far away"], stall_after=1)
     manager = manager_with(fake_config, slow)
     started = asyncio.Event()
 
@@ -126,7 +127,7 @@ async def test_a_turn_cancelled_twice_still_closes_cleanly(fake_config):
     task.cancel()  # a barge-in racing a shutdown: the clean-up must not find the stream still running
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert manager.conversation.turns[-1].content == "Once upon…"
+    assert manager.conversation.turns[-1].content == "Once upon a time, in a land…"
     assert slow.finished_streams == 1
 
 

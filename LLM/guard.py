@@ -1,0 +1,87 @@
+"""Keeping a small model's answer usable over a long session.
+
+A 135M-parameter model, given a long history, starts answering every question with an earlier
+reply, or reads its system prompt back; given an odd question it may return nothing speakable.
+The first words of an answer are enough to see it (they are held anyway until the first sentence
+chunk is ready for the voice), so the manager checks them here and, when they are bad, asks once
+more with the question alone. Answers are also cut after `llm.max_sentences` sentences: the
+model is told to be brief, and a voice reply that goes on is worse than one that stops.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+
+CHECK_WORDS = 4  # judge an answer once it has this many words (or a whole sentence)
+RECITAL_WORDS = 4  # this many words in a row from the system prompt is a recital
+SAME_START = 0.8  # an answer whose opening is this similar to an earlier reply's repeats it
+_WORD = re.compile(r"[\w'’]+")
+_SENTENCE_END = re.compile(r"[.!?…](?=\s|$)")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?…])[\"”»']?\s+")
+# the commonest short words of the languages LUXA's prompts cover: enough to see an answer in the wrong one
+_COMMON = {
+    "en": {"the", "is", "and", "a", "an", "of", "to", "you", "it", "in", "that", "for", "are", "with", "this", "i"},
+    "fr": {"le", "la", "les", "est", "et", "un", "une", "des", "je", "vous", "il", "de", "du", "que", "pour", "c'est"},
+}
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def ready(text: str) -> bool:
+    """Enough of the answer to judge it (punctuation alone is not)."""
+    said = words(text)
+    return len(said) >= CHECK_WORDS or (bool(said) and bool(_SENTENCE_END.search(text.strip())))
+
+
+def problem(text: str, system_prompt: str, earlier: list[str], language: str | None = None) -> str | None:
+    """Why the opening of an answer is unusable, or None."""
+    said = words(text)
+    if not said:
+        return "nothing speakable"
+    if language in _COMMON:
+        counts = {code: sum(w in common for w in said) for code, common in _COMMON.items()}
+        if max(counts.values()) >= 2 and max(counts, key=lambda c: counts[c]) != language:
+            return "it answers in another language"
+    prompt = " ".join(words(system_prompt))
+    if any(" ".join(said[i:i + RECITAL_WORDS]) in prompt for i in range(len(said) - RECITAL_WORDS + 1)):
+        return "it recites the system prompt"
+    opening = " ".join(said[:CHECK_WORDS])
+    for reply in earlier:  # any sentence of it: a looping model also picks up an earlier reply's tail
+        for sentence in _SENTENCE_BREAK.split(reply):
+            before = " ".join(words(sentence)[:CHECK_WORDS])
+            if len(said) >= 3 and before and difflib.SequenceMatcher(None, opening, before).ratio() >= SAME_START:
+                return "it repeats an earlier reply"
+    return None
+
+
+class SentenceLimit:
+    """Passes text through until `limit` sentences have ended; then says it is done."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.ended = 0
+        self.done = False
+
+    def feed(self, text: str) -> str:
+        if self.done:
+            return ""
+        for match in _SENTENCE_END.finditer(text):
+            self.ended += 1
+            if self.ended >= self.limit:
+                self.done = True
+                return text[:match.end()]
+        return text
+
+
+def today(language: str | None, time_zone: str | None) -> str:
+    """"Today is Monday, 30 November 2026." in the answer's language: a small model otherwise invents it."""
+    now = dt.datetime.now(ZoneInfo(time_zone)) if time_zone else dt.datetime.now().astimezone()
+    if language == "fr":
+        return f"Nous sommes le {format_date(now, format='full', locale='fr')}."
+    return f"Today is {format_date(now, format='full', locale='en')}."

@@ -1,0 +1,64 @@
+"""The answer guard (LLM/guard.py) through the manager: an unusable opening is asked again with
+the question alone, once; a spoken answer stops after llm.max_sentences sentences."""
+from __future__ import annotations
+
+import datetime as dt
+
+from LLM import EnhancedLLMManager
+from tests.fakes import CPU, FakeClock
+from tests.llm.conftest import FakeBackend
+
+
+def _manager(config, backend) -> EnhancedLLMManager:
+    return EnhancedLLMManager(config, CPU, clock=FakeClock(), backends=[backend])
+
+
+async def test_a_reply_that_repeats_an_earlier_one_is_asked_again_without_the_history(fake_config):
+    same = ["The Pacific is the largest ocean on Earth."]
+    model = FakeBackend("m", script=[same, same, ["The lamp is in the living room."]])
+    manager = _manager(fake_config, model)
+    await manager.chat("What is the largest ocean?")
+    result = await manager.chat("Where is the lamp?")
+    assert result.reply == "The lamp is in the living room."
+    assert [len(r.messages) for r in model.requests] == [2, 4, 2]  # the retry sends the question alone
+
+
+async def test_asking_the_same_question_twice_may_get_the_same_answer(fake_config):
+    model = FakeBackend("m", ["Paris is the capital of France."])
+    manager = _manager(fake_config, model)
+    for _ in range(2):
+        assert (await manager.chat("What is the capital of France?")).reply == "Paris is the capital of France."
+    assert model.calls == 2
+
+
+async def test_a_recited_system_prompt_is_never_the_answer(fake_config):
+    recital = [fake_config.llm.system_prompt]
+    model = FakeBackend("m", script=[recital, ["I can answer questions and switch your lights."]])
+    result = await _manager(fake_config, model).chat("Who are you?")
+    assert result.reply == "I can answer questions and switch your lights." and model.calls == 2
+
+
+async def test_a_reply_with_nothing_speakable_is_asked_again_then_apologised_for(fake_config):
+    model = FakeBackend("m", ["..."])
+    result = await _manager(fake_config, model).chat("of others.", language="en")
+    assert model.calls == 2 and result.backend == "apology" and result.reply == fake_config.llm.apology["en"]
+
+
+async def test_a_spoken_answer_stops_after_two_sentences(fake_config):
+    model = FakeBackend("m", ["One. Two", " is here! Three", " should not be said."])
+    result = await _manager(fake_config, model).chat("Count.")
+    assert result.reply == "One. Two is here!"
+
+
+async def test_the_prompt_carries_todays_date_in_the_questions_language(fake_config):
+    model = FakeBackend("m", ["Bonjour, je vais bien."])
+    await _manager(fake_config, model).chat("Comment vas-tu ?", language="fr")
+    system = model.requests[0].messages[0]["content"]
+    assert system.startswith(fake_config.llm.system_prompts["fr"])
+    assert str(dt.date.today().year) in system and "Nous sommes le" in system
+
+
+async def test_an_answer_in_another_language_than_the_question_is_asked_again(fake_config):
+    model = FakeBackend("m", script=[["Le Grand Paris, la capitale de la France."], ["The capital of France is Paris."]])
+    result = await _manager(fake_config, model).chat("What is the capital of France?", language="en")
+    assert result.reply == "The capital of France is Paris." and model.calls == 2
