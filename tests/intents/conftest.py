@@ -1,52 +1,15 @@
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import pytest
 
 from Config.schema import DeviceEntity
 
-HERE = Path(__file__).parent
+from bench_commands import ENTITIES as ENTITY_CONFIG  # scripts/: the command set and its home
+from bench_commands import agrees, command_set  # noqa: F401  (the tests' helpers too)
 
-# the home of the command set: what the device sentences may name
-ENTITIES = [
-    DeviceEntity(id="light.kitchen", name="kitchen light", area="kitchen", area_aliases=["cuisine"],
-                 command_topic="luxa-test/kitchen/set", state_topic="luxa-test/kitchen/state"),
-    DeviceEntity(id="light.living_room", name="living room lamp", aliases=["lampe du salon"], area="living room",
-                 area_aliases=["salon"], command_topic="luxa-test/living_room/set"),
-    DeviceEntity(id="switch.coffee", name="coffee machine", aliases=["machine à café"], area="kitchen",
-                 command_topic="luxa-test/coffee/set"),
-    DeviceEntity(id="fan.bedroom", name="bedroom fan", area="bedroom", command_topic="luxa-test/bedroom_fan/set"),
-]
-
-
-def command_set(language: str | None = None) -> list[tuple[str, str, str, dict]]:
-    """(language, text, intent or '-', slots) rows of commands.tsv."""
-    with open(HERE / "commands.tsv", encoding="utf-8") as f:
-        rows = [r for r in csv.reader(f, delimiter="\t") if r and not r[0].startswith("#")][1:]
-    return [(lang, text, intent, json.loads(slots)) for lang, text, intent, slots in rows
-            if language is None or lang == language]
-
-
-def agrees(match, intent: str, slots: dict) -> bool:
-    """The match is the expected intent with the expected slots (numbers compared as numbers)."""
-    if intent == "-":
-        return match is None
-    if match is None or match.intent != intent:
-        return False
-    for key, want in slots.items():
-        got = match.slots.get(key)
-        if isinstance(want, (int, float)):
-            try:
-                if float(got) != float(want):
-                    return False
-            except (TypeError, ValueError):
-                return False
-        elif got != want:
-            return False
-    return True
+ENTITIES = [DeviceEntity(**entity) for entity in ENTITY_CONFIG]
 
 
 @pytest.fixture(scope="session")

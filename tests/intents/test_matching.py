@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.intents.conftest import agrees, command_set
+from bench_commands import agrees, command_set
 
 
 @pytest.mark.parametrize("language", ["en", "fr"])

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Spoken commands: intent accuracy from speech, and end of speech -> first audio of the answer.
+
+The English lines of scripts/commands.tsv are synthesised with Piper at three speeds and three
+levels (one combination per line, in turn), then
+  - accuracy: STT + intent matching (the product's managers), against the expected intent/slots;
+  - latency: each clip through the voice loop in real time (`turn`'s path), first reply audio.
+
+    python scripts/bench_commands.py [--json OUT] [--set KEY=VALUE ...]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_common import machine, models, percentiles  # noqa: E402  (scripts/ beside this file)
+from Core import gpu  # noqa: E402
+from Core.errors import LuxaError  # noqa: E402
+
+COMMANDS = Path(__file__).with_name("commands.tsv")
+SPEEDS = (0.85, 1.0, 1.2)
+LEVELS_DBFS = (-32.0, -22.0, -12.0)
+# the home the command set talks about (devices.entities)
+ENTITIES = [
+    {"id": "light.kitchen", "name": "kitchen light", "area": "kitchen", "area_aliases": ["cuisine"],
+     "command_topic": "luxa-test/kitchen/set", "state_topic": "luxa-test/kitchen/state"},
+    {"id": "light.living_room", "name": "living room lamp", "aliases": ["lampe du salon"], "area": "living room",
+     "area_aliases": ["salon"], "command_topic": "luxa-test/living_room/set"},
+    {"id": "switch.coffee", "name": "coffee machine", "aliases": ["machine à café"], "area": "kitchen",
+     "command_topic": "luxa-test/coffee/set"},
+    {"id": "fan.bedroom", "name": "bedroom fan", "area": "bedroom", "command_topic": "luxa-test/bedroom_fan/set"},
+]
+
+
+def command_set(language: str | None = None) -> list[tuple[str, str, str, dict]]:
+    """(language, text, intent or '-', slots) rows of commands.tsv."""
+    with open(COMMANDS, encoding="utf-8") as f:
+        rows = [r for r in csv.reader(f, delimiter="\t") if r and not r[0].startswith("#")][1:]
+    return [(lang, text, intent, json.loads(slots)) for lang, text, intent, slots in rows
+            if language is None or lang == language]
+
+
+def agrees(match, intent: str, slots: dict) -> bool:
+    """The match is the expected intent ('-': none) with the expected slots (numbers as numbers)."""
+    if intent == "-":
+        return match is None
+    if match is None or match.intent != intent:
+        return False
+    for key, want in slots.items():
+        got = match.slots.get(key)
+        if isinstance(want, (int, float)):
+            try:
+                if float(got) != float(want):
+                    return False
+            except (TypeError, ValueError):
+                return False
+        elif got != want:
+            return False
+    return True
+
+
+def overrides(state_dir: str) -> list[str]:
+    """The config the set needs: its devices, and a private state directory (the timers it sets)."""
+    return [f"service.state_dir={state_dir}", f"devices.entities={json.dumps(ENTITIES)}"]
+
+
+async def spoken(tts, rows: list[tuple[str, str, str, dict]]) -> list:
+    """One 16 kHz clip per row: Piper at a speed and level taken in turn, 0.3 s of silence before."""
+    from Core.audio import Audio, dbfs
+
+    clips = []
+    for n, (language, text, _, _) in enumerate(rows):
+        result = await tts.synthesize(text, speed=SPEEDS[n % 3], language=language)
+        if not result.success:
+            raise LuxaError(f"bench_commands: Piper could not say {text!r}: {result.error}")
+        samples = result.audio.to_rate(16000).samples
+        samples = samples * np.float32(10 ** ((LEVELS_DBFS[(n // 3) % 3] - dbfs(samples)) / 20))
+        clips.append(Audio(np.concatenate([np.zeros(4800, np.float32), samples.astype(np.float32)]), 16000))
+    return clips
+
+
+async def run(config, status, latency: bool) -> dict:
+    from Orchestrator.assistant import Assistant
+    from Orchestrator.commands.turn import one_turn
+
+    assistant = Assistant(config, status)
+    await assistant.start()
+    rows = command_set("en")
+    try:
+        clips = await spoken(assistant.tts, rows)
+        heard = []
+        for (language, text, intent, slots), clip in zip(rows, clips):
+            transcript = await assistant.stt.transcribe(clip)
+            match = assistant.intents.match(transcript.text, transcript.language)
+            heard.append({"text": text, "heard": transcript.text, "intent": intent, "got": match and match.intent,
+                          "right": agrees(match, intent, slots)})
+        turns = []
+        if latency:
+            for (language, text, intent, _), clip in zip(rows, clips):
+                result, _ = await one_turn(assistant, clip, name=text)
+                turns.append({"text": text, "intent": result.backends.get("intent"), "reply": result.reply,
+                              "first_audio_ms": result.timings_ms.get("first_audio")})
+    finally:
+        await assistant.close()
+    return {"heard": heard, "turns": turns}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", metavar="OUT")
+    parser.add_argument("--quick", action="store_true", help="accuracy only, no real-time turns")
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+
+    from Config import load_config
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="luxa-bench-commands-") as state:
+            config = load_config(args.config, overrides(state) + args.overrides)
+            gpu.pin(config.gpu.index)
+            status = gpu.check(config.gpu.index, config.gpu.name_pattern, config.gpu.min_free_mb, config.gpu.on_missing)
+            report: dict = {"machine": machine(), "models": models(config), "settings": {"overrides": args.overrides}}
+            started = time.monotonic()
+            report["result"] = result = asyncio.run(run(config, status, latency=not args.quick))
+            report["seconds"] = round(time.monotonic() - started, 1)
+    except LuxaError as err:
+        print(f"bench_commands: error: {err}", file=sys.stderr)
+        return getattr(err, "exit_code", 1)
+    right = sum(h["right"] for h in result["heard"])
+    wrong = [h for h in result["heard"] if not h["right"]]
+    first = [t["first_audio_ms"] for t in result["turns"] if t["intent"] and t["first_audio_ms"] is not None]
+    report["summary"] = {"accuracy": round(right / len(result["heard"]), 3), "of": len(result["heard"]),
+                         "first_audio_ms_commands": percentiles(first)}
+    print(f"intent accuracy from speech: {right}/{len(result['heard'])} ({right / len(result['heard']):.1%})")
+    for h in wrong:
+        print(f"  {h['text']!r} heard as {h['heard']!r}: {h['got']} (wanted {h['intent']})")
+    if result["turns"]:
+        print(f"end of speech -> first audio, command answers: {report['summary']['first_audio_ms_commands']} ms")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
