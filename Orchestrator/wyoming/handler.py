@@ -23,10 +23,11 @@ from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
-from Core.audio import Audio, problem
-from Core.errors import LuxaError
+from Core.audio import Audio
+from Core.errors import AudioInputError, LuxaError
 from LLM.inputs import check_user_text
-from Orchestrator.wyoming.convert import FormatError, PcmFormat, pcm16_chunks, to_audio
+from Orchestrator.wyoming.asr import AudioIn
+from Orchestrator.wyoming.convert import FormatError, PcmFormat, pcm16_chunks
 from Orchestrator.wyoming.service import CONNECTIONS, LATENCY, REQUESTS, Busy, WyomingService
 from Orchestrator.wyoming.wire import BadFrame, read_event
 from STT.transcript import Transcript as SttTranscript
@@ -59,9 +60,8 @@ class LuxaEventHandler(AsyncEventHandler):
         self.cancel_on_eof = cancel_on_eof  # stdio: end of input is not a client gone, finish the work
         self.conversation_id = uuid.uuid4().hex  # for clients that send no conversation id
         self._asr: Transcribe | None = None
-        self._format: PcmFormat | None = None
-        self._pcm = bytearray()
-        self._rejected = False  # the current audio was refused: swallow it silently until audio-stop
+        self._audio: AudioIn | None = None
+        self._rejected = False  # this utterance was refused or answered: swallow the rest until audio-stop
         self._stream: _TextStream | None = None  # a streaming synthesis in progress
 
     # -- reading -----------------------------------------------------------------------------
@@ -162,7 +162,7 @@ class LuxaEventHandler(AsyncEventHandler):
         elif AudioStart.is_type(t):
             self._audio_start(AudioStart.from_event(event))
         elif AudioChunk.is_type(t):
-            self._audio_chunk(AudioChunk.from_event(event))
+            await self._audio_chunk(AudioChunk.from_event(event))
         elif AudioStop.is_type(t):
             await self._audio_stop()
         elif Synthesize.is_type(t):
@@ -183,8 +183,7 @@ class LuxaEventHandler(AsyncEventHandler):
 
     def _reset_asr(self) -> None:
         self._asr = None
-        self._format = None
-        self._pcm = bytearray()
+        self._audio = None
         self._rejected = False
 
     def _transcribe(self, request: Transcribe) -> Transcribe:
@@ -199,53 +198,49 @@ class LuxaEventHandler(AsyncEventHandler):
         if self._asr is None:
             raise RequestError("audio-start before transcribe: send transcribe (model, language) first", "no-transcribe")
         try:
-            self._format = PcmFormat(start.rate, start.width, start.channels).check()
+            fmt = PcmFormat(start.rate, start.width, start.channels).check()
         except FormatError as err:
             raise RequestError(str(err), "bad-audio-format") from None
-        self._pcm = bytearray()
+        vad = self.assistant.config.vad if self.cfg.endpointing else None
+        self._audio = AudioIn(fmt, self.cfg.max_audio_s, vad, self._asr.vad_sensitivity)
+        self._rejected = False
 
-    def _audio_chunk(self, chunk: AudioChunk) -> None:
+    async def _audio_chunk(self, chunk: AudioChunk) -> None:
         if self._rejected:
             return
-        if self._format is None:
+        if self._audio is None:
             raise RequestError("audio-chunk without audio-start: send transcribe, then audio-start", "no-audio-start")
-        if (chunk.rate, chunk.width, chunk.channels) != (self._format.rate, self._format.width, self._format.channels):
-            self._reject()
-            raise RequestError(f"audio-chunk format {chunk.rate} Hz/{chunk.width} B/{chunk.channels} ch differs from "
-                               f"audio-start's {self._format.rate}/{self._format.width}/{self._format.channels}",
-                               "bad-audio-format")
-        if len(chunk.audio) % self._format.frame_bytes:
-            self._reject()
-            raise RequestError(f"audio-chunk of {len(chunk.audio)} bytes is not whole {self._format.frame_bytes}-byte "
-                               "frames (wrong width or channels?)", "bad-audio-format")
-        self._pcm += chunk.audio
-        if self._format.seconds(len(self._pcm)) > self.cfg.max_audio_s:
-            self._reject()
-            raise RequestError(f"audio longer than {self.cfg.max_audio_s:g} s (wyoming.max_audio_s)", "audio-too-long")
-
-    def _reject(self) -> None:
-        """Refuse this utterance once; its remaining chunks are dropped without more errors."""
-        self._pcm = bytearray()
-        self._rejected = True
+        try:
+            utterance = self._audio.add(chunk.audio, chunk.rate, chunk.width, chunk.channels)
+        except FormatError as err:
+            self._rejected = True  # refused once; the rest of this utterance is dropped without more errors
+            raise RequestError(str(err), "bad-audio-format") from None
+        except ValueError as err:
+            self._rejected = True
+            raise RequestError(str(err), "audio-too-long") from None
+        if utterance is not None:  # our endpointer heard the end: answer now, drop the rest until audio-stop
+            request = self._asr
+            self._rejected = True
+            await self._answer_audio(request, utterance, time.perf_counter())
 
     async def _audio_stop(self) -> None:
         if self._rejected:
             self._reset_asr()
             return
-        if self._format is None:
+        if self._audio is None:
             raise RequestError("audio-stop without audio-start", "no-audio-start")
-        request, fmt, pcm = self._asr, self._format, bytes(self._pcm)
+        request, audio_in = self._asr, self._audio
         self._reset_asr()
         stopped = time.perf_counter()
+        await self._answer_audio(request, audio_in.audio(), stopped)
+
+    async def _answer_audio(self, request: Transcribe, audio: Audio, since: float) -> None:
         try:
-            audio = to_audio(pcm, fmt)
-        except FormatError as err:
-            raise RequestError(str(err), "bad-audio-format") from None
-        if reason := problem(audio.samples):
-            raise RequestError(f"nothing to transcribe: {reason}", "no-speech")
-        async with self.service.gate.slot():
-            result = await self.assistant.stt.transcribe(audio, request.language)
-        LATENCY.labels("transcribe").observe(time.perf_counter() - stopped)
+            async with self.service.gate.slot():
+                result = await self.assistant.stt.transcribe(audio, request.language)
+        except AudioInputError as err:  # empty, silent, too short: the STT's own hygiene says why
+            raise RequestError(f"nothing to transcribe: {err}", "no-speech") from None
+        LATENCY.labels("transcribe").observe(time.perf_counter() - since)
         await self._send_transcript(result)
 
     async def _send_transcript(self, result: SttTranscript) -> None:
