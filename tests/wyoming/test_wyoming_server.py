@@ -253,3 +253,10 @@ async def test_more_requests_than_the_queue_holds_get_a_busy_error_not_silence(d
     codes = sorted(e.data.get("code", e.type) for e in results)
     assert codes == ["busy", "transcript", "transcript"], [e.data for e in results]
     assert "wyoming.queue_size" in next(e.data["text"] for e in results if e.type == "error")
+
+
+def test_a_public_address_is_refused_unless_allowed(run_cli):
+    done = run_cli("wyoming", "--uri", "tcp://0.0.0.0:10300", timeout=60)
+    assert done.returncode == 2 and "wyoming.allow_remote" in done.stderr and "Traceback" not in done.stderr
+    done = run_cli("wyoming", "--uri", "http://127.0.0.1:10300", timeout=60)
+    assert done.returncode == 2 and "tcp://HOST:PORT" in done.stderr
