@@ -70,6 +70,9 @@ def start_daemon(*extra: str, limits: dict[str, str] = LIMITS) -> WyomingDaemon:
     while time.monotonic() < deadline:
         try:
             port = found.get(timeout=0.5)
+            if bind != "127.0.0.1":
+                assert any("WARNING" in line and "no authentication" in line for line in lines), \
+                    "a public bind must be logged as a warning"
             return WyomingDaemon(proc, f"tcp://127.0.0.1:{port}", lines)
         except queue.Empty:
             if proc.poll() is not None:
