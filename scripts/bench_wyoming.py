@@ -6,9 +6,10 @@
 STT: each English corpus clip (FLEURS en + the English commands) is sent as 16 kHz 16-bit mono
 in 1024-sample chunks at once; the clock runs from writing audio-stop to reading `transcript`.
 WER is computed on normalised text (lower case, no punctuation). TTS: each text as one
-`synthesize` (run LUXA with --set cache.enabled=false, or its cache answers the repeats); first audio = writing the request -> the first audio-chunk; RTF = time to
-audio-stop / seconds of audio. Servers are measured in turn, round by round, so that background
-load hits them alike. `--write-corpus DIR` writes the same clips as WAV + .txt for `wyoming-bench`.
+`synthesize` (run LUXA with --set cache.enabled=false, or its cache answers the repeats); first
+audio = writing the request -> the first audio-chunk; RTF = time to audio-stop / seconds of
+audio. Servers are measured in turn, round by round, so that background load hits them alike.
+`--write-corpus DIR` writes the same clips as WAV + .txt for `wyoming-bench`.
 """
 from __future__ import annotations
 

@@ -126,10 +126,11 @@ class LuxaEventHandler(AsyncEventHandler):
             self._reset_asr()
             self._stream = None
             await self._error(str(err), "busy")
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # the client went away (the reader saw it) or the server stops
             REQUESTS.labels(kind, "cancelled").inc()
             raise
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError):  # the client went away while we wrote to it
+            REQUESTS.labels(kind, "client_gone").inc()
             raise
         except LuxaError as err:
             REQUESTS.labels(kind, "invalid").inc()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import jiwer
 import numpy as np
 import pytest
@@ -40,6 +42,23 @@ class WyomingDaemon:
     proc: subprocess.Popen
     uri: str  # where a client connects
     lines: list[str]
+    metrics_url: str
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample of the daemon's /metrics (0.0 when the series does not exist yet)."""
+        text = httpx.get(self.metrics_url, timeout=10).text
+        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for line in text.splitlines():
+            series, _, value = line.rpartition(" ")
+            if series == (f"{name}{{{wanted}}}" if labels else name):
+                return float(value)
+        return 0.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:  # metrics.port must be a real port (1-65535): take a free one
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _bind() -> str:
@@ -48,6 +67,8 @@ def _bind() -> str:
 
 def start_daemon(*extra: str, limits: dict[str, str] = LIMITS) -> WyomingDaemon:
     bind = _bind()
+    metrics_port = _free_port()
+    limits = {**limits, "metrics.enabled": "true", "metrics.port": str(metrics_port)}
     sets = [arg for name, value in limits.items() for arg in ("--set", f"{name}={value}")]
     if bind != "127.0.0.1":
         sets += ["--set", "wyoming.allow_remote=true"]
@@ -73,7 +94,7 @@ def start_daemon(*extra: str, limits: dict[str, str] = LIMITS) -> WyomingDaemon:
             if bind != "127.0.0.1":
                 assert any("WARNING" in line and "no authentication" in line for line in lines), \
                     "a public bind must be logged as a warning"
-            return WyomingDaemon(proc, f"tcp://127.0.0.1:{port}", lines)
+            return WyomingDaemon(proc, f"tcp://127.0.0.1:{port}", lines, f"http://127.0.0.1:{metrics_port}/metrics")
         except queue.Empty:
             if proc.poll() is not None:
                 time.sleep(0.2)  # let the reader collect the last lines

@@ -224,16 +224,36 @@ async def test_a_client_that_never_sends_audio_stop_gets_a_timeout_error(daemon,
         assert time.perf_counter() - started < 5  # wyoming.request_timeout_s=2 here
 
 
-async def test_a_client_that_vanishes_mid_request_leaves_the_server_serving(daemon, fleurs_en):
+async def test_a_client_that_vanishes_mid_request_has_its_work_cancelled_and_the_server_goes_on(daemon, fleurs_en):
     data = pcm(fleurs_en[0], 16000, 2, 1)
+    def gone() -> float:
+        return sum(daemon.metric("luxa_wyoming_requests_total", type="synthesize", outcome=o)
+                   for o in ("cancelled", "client_gone"))
+
+    before = gone()
     async with client(daemon) as c:  # gone mid-audio
         await c.write_event(Transcribe(language="en").event())
         await send_audio(c, data[: len(data) // 2], 16000, 2, 1, stop=False)
     async with client(daemon) as c:  # gone mid-synthesis, its work cancelled
-        await c.write_event(Synthesize(text="This is a long answer. " * 10).event())
+        words = ["apple", "river", "mountain", "garden", "window", "candle", "forest", "bridge", "silver", "meadow"]
+        await c.write_event(Synthesize(text=" ".join(f"The {w} is quiet tonight." for w in words)).event())
         await c.read_event()
     events = await transcribe(daemon, data, 16000, 2, 1)
     assert events[-1].type == "transcript" and events[-1].data["text"]
+    assert gone() == before + 1, "the synthesis stopped when its client left"
+
+
+async def test_requests_are_counted_by_type_and_outcome_on_the_daemons_metrics(daemon, fleurs_en):
+    await transcribe(daemon, pcm(fleurs_en[0], 16000, 2, 1), 16000, 2, 1)
+    host, port = daemon.uri.removeprefix("tcp://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"garbage\n")
+    await reader.read()  # the error event, then the server closes
+    writer.close()
+    assert daemon.metric("luxa_wyoming_requests_total", type="transcribe", outcome="ok") >= 1
+    assert daemon.metric("luxa_wyoming_requests_total", type="connection", outcome="bad_frame") >= 1
+    assert daemon.metric("luxa_wyoming_latency_seconds_count", type="transcribe") >= 1
+    assert daemon.metric("luxa_wyoming_connections") == 0
 
 
 async def test_more_requests_than_the_queue_holds_get_a_busy_error_not_silence(daemon, corpus_dir):
