@@ -109,8 +109,6 @@ class LuxaEventHandler(AsyncEventHandler):
                 await self.handle_event(event)
             except (ConnectionError, OSError):
                 return  # the client went away while we answered
-            except asyncio.CancelledError:
-                raise
 
     async def handle_event(self, event: Event) -> bool:
         kind = _request_type(event.type)
@@ -275,7 +273,9 @@ class LuxaEventHandler(AsyncEventHandler):
         started = time.perf_counter()
         name, language = self._voice(request.voice)
         session = self.assistant.tts.answer(voice=name, language=language)  # unknown voice: TextInputError
-        sentences = [s for s in split_sentences(sanitize(self._checked(request.text))) if speakable(s)]
+        chunker = SentenceChunker(self.assistant.config.tts.first_chunk_max_words)  # a short first piece: first audio sooner
+        text = sanitize(self._checked(request.text))
+        sentences = [s for s in chunker.feed(text) + chunker.flush() if speakable(s)]
         rate = None
         for sentence in sentences:
             audio = await self._speak(session, sentence)
