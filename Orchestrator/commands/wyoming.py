@@ -22,10 +22,10 @@ async def run(args, ctx) -> int:
     from Orchestrator.commands.listen import install_stop_signals
     from Orchestrator.service.http import start_http
     from Orchestrator.service.notify import SystemdNotifier
-    from Orchestrator.wyoming.server import check_uri, start_wyoming
+    from Orchestrator.wyoming.server import check_config, start_wyoming
 
     cfg = ctx.config
-    uri = check_uri(args.uri or cfg.wyoming.uri, cfg.wyoming.allow_remote)  # before seconds of model loading
+    uri = check_config(cfg.wyoming, args.uri)  # before seconds of model loading
     out = sys.stderr if uri.startswith("stdio:") else sys.stdout  # stdio: stdout carries the protocol
     stop = asyncio.Event()
     install_stop_signals(stop)
@@ -34,7 +34,7 @@ async def run(args, ctx) -> int:
     state = {"mode": "wyoming", "state": "loading models"}
     notifier.status(state["state"])
     assistant = Assistant(cfg, ctx.gpu)
-    handles = []
+    handles: list = []  # anything with `async close()`
     try:
         await assistant.start()
         if cfg.metrics.enabled:

@@ -48,20 +48,20 @@ class AudioIn:
         self._pcm += pcm
         if fmt.seconds(len(self._pcm)) > self.max_audio_s:
             raise ValueError(f"audio longer than {self.max_audio_s:g} s (wyoming.max_audio_s)")
-        return self._endpoint(pcm) if self._endpointer is not None and pcm else None
+        return self._endpoint(self._endpointer, pcm) if self._endpointer is not None and pcm else None
 
     def audio(self) -> Audio:
         """Everything received, as float32 mono at 16 kHz."""
         return to_audio(bytes(self._pcm), self.format)
 
-    def _endpoint(self, pcm: bytes) -> Audio | None:
+    def _endpoint(self, endpointer, pcm: bytes) -> Audio | None:
         # each chunk is resampled on its own: edge effects at chunk joins do not matter to a VAD
         samples = np.concatenate([self._pending, to_audio(pcm, self.format).samples])
         frame = STT_RATE * FRAME_MS // 1000
         whole = len(samples) // frame * frame
         self._pending = samples[whole:]
         for start in range(0, whole, frame):
-            for event in self._endpointer.process(samples[start:start + frame]):
+            for event in endpointer.process(samples[start:start + frame]):
                 if event.kind == "end":
                     return event.audio
         return None

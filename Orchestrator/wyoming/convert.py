@@ -11,8 +11,9 @@ import numpy as np
 
 from Core.audio import STT_RATE, Audio, float32_to_pcm16, mixdown, to_float32
 
-WIDTHS = {1: np.dtype("u1"), 2: np.dtype("<i2"), 4: np.dtype("<i4")}  # little-endian; 8-bit is unsigned, like WAV
-NATIVE = {1: np.uint8, 2: np.int16, 4: np.int32}
+# little-endian; 8-bit is unsigned, like WAV
+WIDTHS: dict[int, np.dtype] = {1: np.dtype("u1"), 2: np.dtype("<i2"), 4: np.dtype("<i4")}
+NATIVE: dict[int, type] = {1: np.uint8, 2: np.int16, 4: np.int32}
 MIN_RATE, MAX_RATE = 8000, 192000
 MAX_CHANNELS = 8
 

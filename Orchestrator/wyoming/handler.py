@@ -152,7 +152,7 @@ class LuxaEventHandler(AsyncEventHandler):
     async def _dispatch(self, event: Event) -> None:
         t = event.type
         if Describe.is_type(t):
-            await self.write_event(self.service.info_event)
+            await self.write_event(await self.service.info_event())
         elif Ping.is_type(t):
             await self.write_event(Pong(text=Ping.from_event(event).text).event())
         elif Transcribe.is_type(t):
@@ -217,7 +217,7 @@ class LuxaEventHandler(AsyncEventHandler):
         except ValueError as err:
             self._rejected = True
             raise RequestError(str(err), "audio-too-long") from None
-        if utterance is not None:  # our endpointer heard the end: answer now, drop the rest until audio-stop
+        if utterance is not None and self._asr is not None:  # our endpointer heard the end: answer now
             request = self._asr
             self._rejected = True
             await self._answer_audio(request, utterance, time.perf_counter())
@@ -226,7 +226,7 @@ class LuxaEventHandler(AsyncEventHandler):
         if self._rejected:
             self._reset_asr()
             return
-        if self._audio is None:
+        if self._audio is None or self._asr is None:
             raise RequestError("audio-stop without audio-start", "no-audio-start")
         request, audio_in = self._asr, self._audio
         self._reset_asr()
@@ -346,7 +346,7 @@ class LuxaEventHandler(AsyncEventHandler):
     # -- conversation ------------------------------------------------------------------------
 
     async def _handle(self, request: Transcript) -> None:
-        started = time.perf_counter()
+        started: float | None = time.perf_counter()
         text = self._checked(request.text)
         context = request.context if isinstance(request.context, dict) else {}
         conversation_id = str(context.get("conversation_id") or self.conversation_id)[:128]

@@ -2,7 +2,7 @@
 
 Home Assistant lists models, voices and languages from this answer, and picks a voice by the
 name given here, so every name is one the TTS manager accepts as `voice` and every language is
-one the STT manager accepts. Built once per server (it touches the file system), then reused.
+one the STT manager accepts. Built for each describe (cloned voices come and go).
 """
 from __future__ import annotations
 

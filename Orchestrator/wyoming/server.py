@@ -7,10 +7,12 @@ tcp address other than loopback must be allowed in the config and is logged as a
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import ipaddress
 import logging
 import sys
 from functools import partial
+from typing import cast
 from urllib.parse import urlparse
 
 from wyoming.event import async_get_stdin
@@ -66,6 +68,14 @@ def check_uri(uri: str, allow_remote: bool) -> str:
     return uri
 
 
+def check_config(config: WyomingConfig, uri: str | None = None) -> str:
+    """Everything that can fail before the models load: the URI, and zeroconf's package."""
+    uri = check_uri(uri or config.uri, config.allow_remote)
+    if config.zeroconf and importlib.util.find_spec("zeroconf") is None:  # wyoming.zeroconf needs it
+        raise ConfigError("wyoming.zeroconf=true needs the zeroconf package: pip install zeroconf")
+    return uri
+
+
 def _loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -76,7 +86,7 @@ def _loopback(host: str) -> bool:
 
 
 async def start_wyoming(assistant, config: WyomingConfig, uri: str | None = None) -> WyomingHandle:
-    uri = check_uri(uri or config.uri, config.allow_remote)
+    uri = check_config(config, uri)
     service = WyomingService(assistant, config)
     server = AsyncServer.from_uri(uri)
     if isinstance(server, AsyncStdioServer):
@@ -86,11 +96,13 @@ async def start_wyoming(assistant, config: WyomingConfig, uri: str | None = None
     await server.start(partial(LuxaEventHandler, service))
     url = uri
     if isinstance(server, AsyncTcpServer):
-        host, port = server._server.sockets[0].getsockname()[:2]
-        url = f"tcp://{host}:{port}"
+        url = f"tcp://{server.host}:{_bound_port(server)}"
     handle = WyomingHandle(server, url, service)
     if config.zeroconf:
-        handle._zeroconf = await _announce(config, server)
+        if isinstance(server, AsyncTcpServer):
+            handle._zeroconf = await _announce(config, server)
+        else:
+            log.warning("wyoming: zeroconf announces tcp servers only; %s is not announced", url)
     log.info("wyoming: serving asr, tts and handle on %s", url)
     return handle
 
@@ -107,17 +119,17 @@ async def _serve_stdio(service: WyomingService, finished: asyncio.Event) -> None
         finished.set()
 
 
+def _bound_port(server: AsyncTcpServer) -> int:
+    """The real port: the configured one, or the one the OS chose for port 0."""
+    assert server._server is not None, "the server is started"
+    return int(cast(asyncio.Server, server._server).sockets[0].getsockname()[1])
+
+
 async def _announce(config: WyomingConfig, server: AsyncTcpServer):
-    if not isinstance(server, AsyncTcpServer):
-        log.warning("wyoming: zeroconf announces tcp servers only; not announced")
-        return None
-    try:
-        from wyoming.zeroconf import HomeAssistantZeroconf
-    except ImportError:
-        raise ConfigError("wyoming.zeroconf=true needs the zeroconf package: pip install zeroconf") from None
+    from wyoming.zeroconf import HomeAssistantZeroconf
+
     host = None if _loopback(server.host) or server.host in ("0.0.0.0", "::") else server.host
-    announcer = HomeAssistantZeroconf(port=server._server.sockets[0].getsockname()[1], name=config.zeroconf_name,
-                                      host=host)
+    announcer = HomeAssistantZeroconf(port=_bound_port(server), name=config.zeroconf_name, host=host)
     await announcer.register_server()
     log.info("wyoming: announced as %s._wyoming._tcp on %s", announcer.name, announcer.host)
     return announcer

@@ -54,7 +54,10 @@ class WyomingService:
     def __init__(self, assistant, config: WyomingConfig) -> None:
         self.assistant = assistant
         self.config = config
-        self.info_event = build_info(assistant, config.endpointing).event()
         self.gate = Gate(config.max_concurrent, config.queue_size)
         self.conversations = SessionStore(config.max_conversations, assistant.llm.new_conversation)
-        self.connections: set[asyncio.Task] = set()
+
+    async def info_event(self):
+        """Built per describe, off the event loop: a voice cloned a minute ago is listed too."""
+        info = await asyncio.to_thread(build_info, self.assistant, self.config.endpointing)
+        return info.event()

@@ -187,3 +187,32 @@ async def test_a_conversation_id_keeps_its_history_across_connections():
     assert assistant.seen[1] == ["my name is Anna", "what is my name?"]
     assert other.context["conversation_id"] != first.context["conversation_id"] and assistant.seen[2] == ["hello"]
     assert json.dumps(second.context)
+
+
+@pytest.mark.parametrize("uri,allowed", [("tcp://127.0.0.1:10300", True), ("tcp://localhost:1", True),
+                                         ("tcp://[::1]:10300", True), ("unix:///tmp/luxa.sock", True),
+                                         ("stdio://", True), ("tcp://0.0.0.0:10300", False),
+                                         ("tcp://192.168.1.5:10300", False)])
+def test_only_loopback_is_served_without_allow_remote(uri, allowed):
+    from Config.schema import WyomingConfig
+    from Core.errors import ConfigError
+    from Orchestrator.wyoming.server import check_config
+
+    if allowed:
+        assert check_config(WyomingConfig(), uri) == uri
+    else:
+        with pytest.raises(ConfigError, match="allow_remote"):
+            check_config(WyomingConfig(), uri)
+        assert check_config(WyomingConfig(allow_remote=True), uri) == uri
+
+
+def test_zeroconf_without_its_package_is_named_before_the_models_load(monkeypatch):
+    import importlib.util
+
+    from Config.schema import WyomingConfig
+    from Core.errors import ConfigError
+    from Orchestrator.wyoming.server import check_config
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(ConfigError, match="pip install zeroconf"):
+        check_config(WyomingConfig(zeroconf=True))
