@@ -63,7 +63,8 @@ async def run(args, ctx) -> int:
         if cfg.wyoming.enabled:
             from Orchestrator.wyoming.server import start_wyoming
 
-            wyoming = await start_wyoming(assistant, cfg.wyoming)
+            wyoming = await start_wyoming(assistant, cfg.wyoming,
+                                          local_busy=lambda: state["state"] in ("thinking", "speaking"))
         try:
             speaker.open()
         except NoAudioDevice as err:

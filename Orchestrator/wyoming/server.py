@@ -11,6 +11,7 @@ import importlib.util
 import ipaddress
 import logging
 import sys
+from collections.abc import Callable
 from functools import partial
 from typing import cast
 from urllib.parse import urlparse
@@ -85,9 +86,11 @@ def _loopback(host: str) -> bool:
         return False
 
 
-async def start_wyoming(assistant, config: WyomingConfig, uri: str | None = None) -> WyomingHandle:
+async def start_wyoming(assistant, config: WyomingConfig, uri: str | None = None,
+                        local_busy: Callable[[], bool] | None = None) -> WyomingHandle:
+    """`local_busy`: the voice loop is in a turn (its requests come first)."""
     uri = check_config(config, uri)
-    service = WyomingService(assistant, config)
+    service = WyomingService(assistant, config, local_busy)
     server = AsyncServer.from_uri(uri)
     if isinstance(server, AsyncStdioServer):
         handle = WyomingHandle(server, uri, service)

@@ -6,6 +6,8 @@ conversation history behind a conversation id) lives here, not in the handler.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 
 from Config.schema import WyomingConfig
@@ -18,6 +20,7 @@ LATENCY = histogram("luxa_wyoming_latency_seconds",
                     "Wyoming: audio-stop -> transcript, request -> first audio, transcript -> first answer text",
                     ("type",))
 CONNECTIONS = gauge("luxa_wyoming_connections", "Wyoming clients connected now")
+LOCAL_WAITS = counter("luxa_wyoming_local_turn_waits_total", "Wyoming requests that waited for a local voice turn")
 QUEUE_DEPTH = gauge("luxa_wyoming_queue_depth", "Wyoming requests running on the models or waiting for them")
 
 
@@ -28,12 +31,22 @@ class Busy(Exception):
 
 
 class Gate:
-    """At most `running` requests on the models, `waiting` more in FIFO order, the rest refused."""
+    """At most `running` requests on the models, `waiting` more in FIFO order, the rest refused.
 
-    def __init__(self, running: int, waiting: int) -> None:
+    `local_busy` says the local voice loop is in a turn: a request about to start waits for the
+    turn to end (at most `yield_s`, so a stuck loop cannot starve Wyoming), a running one is not
+    interrupted.
+    """
+
+    POLL_S = 0.05
+
+    def __init__(self, running: int, waiting: int, local_busy: Callable[[], bool] | None = None,
+                 yield_s: float = 30.0) -> None:
         self._semaphore = asyncio.Semaphore(running)  # FIFO: requests are served in arrival order
         self._limit = running + waiting
         self._waiting = waiting
+        self._local_busy = local_busy
+        self._yield_s = yield_s
         self.depth = 0
 
     @asynccontextmanager
@@ -44,17 +57,27 @@ class Gate:
         QUEUE_DEPTH.set(self.depth)
         try:
             async with self._semaphore:
+                await self._after_local_turn()
                 yield
         finally:
             self.depth -= 1
             QUEUE_DEPTH.set(self.depth)
 
 
+    async def _after_local_turn(self) -> None:
+        if self._local_busy is None or not self._local_busy():
+            return
+        deadline = time.monotonic() + self._yield_s
+        while self._local_busy() and time.monotonic() < deadline:
+            await asyncio.sleep(self.POLL_S)
+        LOCAL_WAITS.inc()
+
+
 class WyomingService:
-    def __init__(self, assistant, config: WyomingConfig) -> None:
+    def __init__(self, assistant, config: WyomingConfig, local_busy: Callable[[], bool] | None = None) -> None:
         self.assistant = assistant
         self.config = config
-        self.gate = Gate(config.max_concurrent, config.queue_size)
+        self.gate = Gate(config.max_concurrent, config.queue_size, local_busy, config.request_timeout_s)
         self.conversations = SessionStore(config.max_conversations, assistant.llm.new_conversation)
 
     async def info_event(self):

@@ -216,3 +216,26 @@ def test_zeroconf_without_its_package_is_named_before_the_models_load(monkeypatc
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(ConfigError, match="pip install zeroconf"):
         check_config(WyomingConfig(zeroconf=True))
+
+
+async def test_a_request_waits_for_the_local_voice_turn_to_end():
+    local = {"busy": True}
+    gate = Gate(running=1, waiting=1, local_busy=lambda: local["busy"], yield_s=5.0)
+    started = asyncio.get_running_loop().create_future()
+
+    async def wyoming_request():
+        async with gate.slot():
+            started.set_result(asyncio.get_running_loop().time())
+
+    task = asyncio.create_task(wyoming_request())
+    await asyncio.sleep(0.3)
+    assert not started.done(), "a Wyoming request must not start during a local turn"
+    local["busy"] = False
+    await asyncio.wait_for(task, 1.0)
+    assert started.done()
+
+
+async def test_a_stuck_local_turn_does_not_starve_wyoming_forever():
+    gate = Gate(running=1, waiting=0, local_busy=lambda: True, yield_s=0.2)
+    async with gate.slot():
+        pass  # got through after yield_s
