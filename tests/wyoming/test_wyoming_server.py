@@ -135,18 +135,32 @@ async def test_streamed_text_is_spoken_sentence_by_sentence_before_the_text_ends
     assert wer("the second one follows it", heard[-1].data["text"]) <= 0.2, heard[-1].data
 
 
+async def ask(daemon, text: str, context: dict | None = None) -> list[Event]:
+    async with client(daemon) as c:  # Home Assistant asks each question on a new connection
+        await c.write_event(Transcript(text=text, context=context, language="en").event())
+        return await read_until(c, "handled", "not-handled")
+
+
 async def test_a_question_is_answered_and_its_conversation_id_carries_the_context(daemon):
-    async with client(daemon) as c:
-        await c.write_event(Transcript(text="What is the capital of France?", language="en").event())
-        events = await read_until(c, "handled", "not-handled")
+    def prompt_tokens() -> float:
+        return daemon.metric("luxa_llm_tokens_total", backend="primary", direction="in")
+
+    events = await ask(daemon, "What is the capital of France?")
     answer = Handled.from_event(events[-1])
     assert events[-1].type == "handled" and answer.text.strip(), events[-1]
     assert events[0].type == "handled-start" and any(e.type == "handled-chunk" for e in events)
     conversation = answer.context["conversation_id"]
-    async with client(daemon) as c:  # Home Assistant asks the follow-up on a new connection
-        await c.write_event(Transcript(text="And of Germany?", context=answer.context, language="en").event())
-        events = await read_until(c, "handled", "not-handled")
-    assert events[-1].data["context"]["conversation_id"] == conversation and events[-1].data["text"].strip()
+
+    before = prompt_tokens()
+    follow_up = await ask(daemon, "And of Germany?", answer.context)
+    with_history = prompt_tokens() - before
+    assert follow_up[-1].data["context"]["conversation_id"] == conversation and follow_up[-1].data["text"].strip()
+    before = prompt_tokens()
+    fresh = await ask(daemon, "And of Germany?")
+    alone = prompt_tokens() - before
+    assert fresh[-1].data["context"]["conversation_id"] != conversation
+    # the follow-up reached the model with the first question and answer in front of it
+    assert with_history > alone + 5, (with_history, alone)
 
 
 def _silence() -> bytes:
