@@ -112,7 +112,6 @@ class LuxaEventHandler(AsyncEventHandler):
 
     async def handle_event(self, event: Event) -> bool:
         kind = _request_type(event.type)
-        start = time.perf_counter()
         try:
             await self._dispatch(event)
         except RequestError as err:
@@ -142,17 +141,17 @@ class LuxaEventHandler(AsyncEventHandler):
             log.exception("wyoming: %s failed", event.type)
             REQUESTS.labels(kind, "error").inc()
             await self._error(f"internal error: {err}", "internal")
-        else:
-            if event.type in _COMPLETES:
-                REQUESTS.labels(kind, "ok").inc()
-            if event.type in _COMPLETES and kind != "describe":
-                log.info("wyoming: %s answered in %.0f ms", kind, (time.perf_counter() - start) * 1000)
         return True
+
+    def _answered(self, kind: str, since: float) -> None:
+        REQUESTS.labels(kind, "ok").inc()
+        log.info("wyoming: %s answered in %.0f ms", kind, (time.perf_counter() - since) * 1000)
 
     async def _dispatch(self, event: Event) -> None:
         t = event.type
         if Describe.is_type(t):
             await self.write_event(await self.service.info_event())
+            REQUESTS.labels("describe", "ok").inc()
         elif Ping.is_type(t):
             await self.write_event(Pong(text=Ping.from_event(event).text).event())
         elif Transcribe.is_type(t):
@@ -241,6 +240,7 @@ class LuxaEventHandler(AsyncEventHandler):
             raise RequestError(f"nothing to transcribe: {err}", "no-speech") from None
         LATENCY.labels("transcribe").observe(time.perf_counter() - since)
         await self._send_transcript(result)
+        self._answered("transcribe", since)
 
     async def _send_transcript(self, result: SttTranscript) -> None:
         """The streaming events (one chunk per sentence), then the plain `transcript` every client reads."""
@@ -285,6 +285,7 @@ class LuxaEventHandler(AsyncEventHandler):
                 await self.write_event(AudioStart(rate=rate, width=2, channels=1).event())
             await self._send_audio(audio.to_rate(rate))
         await self.write_event(AudioStop().event())
+        self._answered("synthesize", started)
 
     async def _speak(self, session, text: str) -> Audio:
         """One sentence through the answer session; a first sentence with no real voice is an error."""
@@ -328,6 +329,7 @@ class LuxaEventHandler(AsyncEventHandler):
             await self._speak_sentence(stream, sentence)
         self._stream = None
         await self.write_event(SynthesizeStopped().event())
+        self._answered("synthesize", stream.started)
 
     async def _speak_sentence(self, stream: "_TextStream", sentence: str) -> None:
         """Each sentence is its own audio-start..audio-stop, as wyoming-piper streams."""
@@ -346,7 +348,8 @@ class LuxaEventHandler(AsyncEventHandler):
     # -- conversation ------------------------------------------------------------------------
 
     async def _handle(self, request: Transcript) -> None:
-        started: float | None = time.perf_counter()
+        asked = time.perf_counter()
+        started: float | None = asked  # until the first piece of the answer
         text = self._checked(request.text)
         context = request.context if isinstance(request.context, dict) else {}
         conversation_id = str(context.get("conversation_id") or self.conversation_id)[:128]
@@ -367,6 +370,7 @@ class LuxaEventHandler(AsyncEventHandler):
         await self.write_event(HandledStop().event())
         answer = NotHandled if result.backend == APOLOGY else Handled
         await self.write_event(answer(text=result.reply, context=reply_context).event())
+        self._answered("handle", asked)
 
     # -- answers -------------------------------------------------------------------------------
 
@@ -376,9 +380,6 @@ class LuxaEventHandler(AsyncEventHandler):
             await self.write_event(Error(text=text, code=code).event())
         except (ConnectionError, OSError):
             pass
-
-
-_COMPLETES = {"describe", "audio-stop", "synthesize", "synthesize-stop", "transcript"}
 
 
 def _request_type(event_type: str) -> str:
