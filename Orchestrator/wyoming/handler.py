@@ -93,6 +93,9 @@ class LuxaEventHandler(AsyncEventHandler):
                     break
                 request_open = (request_open or event.type in OPENS) and event.type not in CLOSES
                 await events.put(event)
+        except asyncio.CancelledError:  # the server stops: the work in progress stops with it
+            client_gone = True
+            raise
         finally:
             if client_gone or worker.done():
                 worker.cancel()
