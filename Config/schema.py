@@ -222,6 +222,23 @@ class ApiConfig(Section):
     cors_origins: list[str] = Field(default_factory=list)
 
 
+class WyomingConfig(Section):
+    enabled: bool = False
+    uri: str = Field("tcp://127.0.0.1:10300", pattern=r"^(tcp://[^/]+:\d+|unix://.+|stdio://)$")
+    allow_remote: bool = False
+    zeroconf: bool = False
+    zeroconf_name: str | None = None
+    max_audio_s: float = Field(60.0, ge=1.0, le=3600.0)
+    max_text_chars: int = Field(2000, ge=1, le=1_000_000)
+    max_event_bytes: int = Field(1024 * 1024, ge=4096, le=64 * 1024 * 1024)
+    max_concurrent: int = Field(1, ge=1, le=64)
+    queue_size: int = Field(8, ge=0, le=1000)
+    request_timeout_s: float = Field(30.0, gt=0.0, le=3600.0)
+    max_conversations: int = Field(32, ge=1, le=100_000)
+    endpointing: bool = False
+    audio_chunk_ms: int = Field(100, ge=10, le=2000)
+
+
 class ServiceConfig(Section):
     watchdog_s: float = Field(30.0, ge=0.0, le=3600.0)
     state_dir: str = "~/.local/state/luxa"
@@ -308,6 +325,7 @@ class LuxaConfig(Section):
     gpu: GpuConfig = Field(default_factory=GpuConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    wyoming: WyomingConfig = Field(default_factory=WyomingConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)

@@ -30,6 +30,7 @@ COMMANDS = {
     "bench": "bench",
     "serve": "serve",
     "api-key": "api_key",
+    "wyoming": "wyoming",
 }
 
 

@@ -51,6 +51,7 @@ async def run(args, ctx) -> int:
     state = {"mode": "text" if text_mode else "voice", "state": "starting"}
     http = None
     api = None
+    wyoming = None
     try:
         await assistant.start()
         if cfg.metrics.enabled:
@@ -59,6 +60,11 @@ async def run(args, ctx) -> int:
             from Orchestrator.api.server import start_api  # imported only when on: FastAPI is not free
 
             api = await start_api(assistant, cfg, lambda: dict(state))
+        if cfg.wyoming.enabled:
+            from Orchestrator.wyoming.server import start_wyoming
+
+            wyoming = await start_wyoming(assistant, cfg.wyoming,
+                                          local_busy=lambda: state["state"] in ("thinking", "speaking"))
         try:
             speaker.open()
         except NoAudioDevice as err:
@@ -93,6 +99,8 @@ async def run(args, ctx) -> int:
     finally:
         notifier.stopping()
         watchdog.cancel()
+        if wyoming is not None:
+            await wyoming.close()
         if api is not None:
             await api.close()
         if http is not None:

@@ -41,6 +41,10 @@ async def run(args, ctx) -> int:
             handles.append(await start_http(cfg.metrics, lambda: {**state, "stages": assistant.health()}))
         api = await start_api(assistant, cfg, lambda: dict(state))
         handles.append(api)
+        if cfg.wyoming.enabled:
+            from Orchestrator.wyoming.server import start_wyoming
+
+            handles.append(await start_wyoming(assistant, cfg.wyoming))
         state["state"] = "serving"
         notifier.ready()
         notifier.status(f"serving the control API on {api.url}")
