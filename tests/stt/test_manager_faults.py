@@ -24,6 +24,7 @@ class ScriptedBackend:
 
     def __init__(self, name: str, behaviour: str = "ok"):
         self.name, self.behaviour, self.calls, self.loaded = name, behaviour, 0, False
+        self.multilingual = True
 
     async def load(self) -> None:
         if self.behaviour == "fail_load":
@@ -33,7 +34,7 @@ class ScriptedBackend:
     async def warm_up(self) -> None:
         return None
 
-    async def transcribe(self, audio: Audio, language: str | None) -> Decoded:
+    async def transcribe(self, audio: Audio, language: str | None, options=None) -> Decoded:
         self.calls += 1
         if self.behaviour in ("raise", "fail_load"):
             raise RuntimeError("decoder crashed")
