@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import AsyncIterator, Callable
 
 from Config.schema import LuxaConfig
@@ -39,6 +39,15 @@ class ChatResult:
     latency_s: float
     first_token_s: float | None
     tokens: int
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """One request's own limits (the OpenAI route's max_tokens, temperature, stop); None keeps llm.*."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stop: tuple[str, ...] = ()  # added to llm.stop, which the chat template needs
 
 
 @dataclass
@@ -153,14 +162,22 @@ class EnhancedLLMManager:
                 log.warning("llm backend %s: system prompt not primed: %s", member.name, err or "timed out")
 
     def stream(self, text: str, conversation: Conversation | None = None,
-               language: str | None = None) -> AnswerStream:
+               language: str | None = None, options: GenerationOptions | None = None) -> AnswerStream:
         """Cleaned text pieces as they come; close the stream (or cancel) to stop generation.
 
         Raises LlmInputError at once for empty, oversized or binary text.
         """
         text = check_user_text(text, self.config.llm.max_input_chars)
         turn = _Turn()
-        return AnswerStream(self._run_turn(text, conversation or self.conversation, language, turn), turn)
+        request = self._request(options or GenerationOptions())
+        return AnswerStream(self._run_turn(text, conversation or self.conversation, language, request, turn), turn)
+
+    def _request(self, options: GenerationOptions) -> GenerationRequest:
+        """The generation settings of one turn; the messages are filled in when it starts."""
+        llm = self.config.llm
+        return GenerationRequest([], options.max_tokens or llm.max_tokens,
+                                 llm.temperature if options.temperature is None else options.temperature,
+                                 llm.top_p, [*llm.stop, *options.stop], llm.repeat_penalty)
 
     async def chat(self, text: str, conversation: Conversation | None = None,
                    language: str | None = None) -> ChatResult:
@@ -170,11 +187,10 @@ class EnhancedLLMManager:
         return answer.result
 
     async def _run_turn(self, text: str, conversation: Conversation, language: str | None,
-                        turn: _Turn) -> AsyncIterator[str]:
+                        request: GenerationRequest, turn: _Turn) -> AsyncIterator[str]:
         llm = self.config.llm
         conversation.add_user(text)
-        request = GenerationRequest(conversation.messages(), llm.max_tokens, llm.temperature, llm.top_p, list(llm.stop),
-                                    llm.repeat_penalty)
+        request = replace(request, messages=conversation.messages())
         chain = self.chain.stream(lambda backend: self._cleaned(backend, request, turn))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + llm.total_timeout_s

@@ -5,7 +5,7 @@ through `Replier.stream()`, so what a test or a benchmark sees is what the user 
 """
 from __future__ import annotations
 
-from LLM import AnswerStream, EnhancedLLMManager
+from LLM import AnswerStream, EnhancedLLMManager, GenerationOptions
 from LLM.conversation import Conversation
 
 
@@ -15,6 +15,9 @@ class Replier:
     def __init__(self, llm: EnhancedLLMManager) -> None:
         self.llm = llm
 
-    def stream(self, text: str, conversation: Conversation | None = None, language: str | None = None) -> AnswerStream:
-        """The answer's text pieces as they come, then its own `.result`; raises LlmInputError for bad text."""
-        return self.llm.stream(text, conversation, language)
+    def stream(self, text: str, conversation: Conversation | None = None, language: str | None = None,
+               options: GenerationOptions | None = None) -> AnswerStream:
+        """The answer's text pieces as they come, then its own `.result`; raises LlmInputError for bad text.
+
+        `options` (max_tokens, temperature, stop) bound the LLM's part of one answer (the OpenAI route)."""
+        return self.llm.stream(text, conversation, language, options)
