@@ -36,7 +36,8 @@ SSE_HEADERS = {"Cache-Control": "no-store"}
              responses={200: {"content": {"application/json": {}, "text/plain": {}, "text/event-stream": {}}}})
 async def transcriptions(
         file: UploadFile = File(description="the audio: anything FFmpeg reads"),
-        model: str = Form(max_length=200, description="whisper-1 (the STT chain) or an STT backend or model name"),
+        model: str = Form(max_length=200, examples=["whisper-1"],
+                          description="whisper-1 (the STT chain) or an STT backend or model name"),
         language: str | None = Form(None, max_length=16, description="spoken language (ISO 639-1); default detected"),
         prompt: str | None = Form(None, max_length=2000, description="earlier text or spellings to follow"),
         temperature: float = Form(0.0, ge=0.0, le=1.0, description="0: Whisper's fallback ladder"),
@@ -52,7 +53,8 @@ async def transcriptions(
              responses={200: {"content": {"application/json": {}, "text/plain": {}, "text/event-stream": {}}}})
 async def translations(
         file: UploadFile = File(description="speech in any language Whisper knows"),
-        model: str = Form(max_length=200, description="whisper-1 or a multilingual STT backend or model name"),
+        model: str = Form(max_length=200, examples=["whisper-1"],
+                          description="whisper-1 or a multilingual STT backend or model name"),
         language: str | None = Form(None, max_length=16, description="the spoken language, if known"),
         prompt: str | None = Form(None, max_length=2000, description="earlier text, in English"),
         temperature: float = Form(0.0, ge=0.0, le=1.0),
@@ -114,9 +116,12 @@ async def _transcript_events(result: Transcript) -> AsyncIterator[str]:
 
 class SpeechRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")  # OpenAI clients send fields of newer models (instructions, ...)
-    model: str = Field(max_length=200, description="tts-1 (the TTS chain) or a TTS backend name (forces it)")
-    input: str = Field(min_length=1, description="what to say; longer than api.max_text_chars is refused (413)")
-    voice: str = Field(max_length=200, description="an OpenAI voice name (openai.voices) or a LUXA voice id")
+    model: str = Field(max_length=200, examples=["tts-1"],
+                       description="tts-1 (the TTS chain) or a TTS backend name (forces it)")
+    input: str = Field(min_length=1, examples=["The washing machine has finished."],
+                       description="what to say; longer than api.max_text_chars is refused (413)")
+    voice: str = Field(max_length=200, examples=["alloy"],
+                       description="an OpenAI voice name (openai.voices) or a LUXA voice id")
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: float = Field(1.0, ge=0.25, le=4.0)
     stream_format: Literal["audio", "sse"] | None = Field(

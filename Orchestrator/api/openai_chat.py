@@ -56,8 +56,9 @@ class StreamOptions(BaseModel):
 
 class CompletionRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")  # seed, penalties, metadata...: accepted, without effect
-    model: str = Field(max_length=200)
-    messages: list[Message] = Field(min_length=1, max_length=1000)
+    model: str = Field(max_length=200, examples=["luxa"])
+    messages: list[Message] = Field(min_length=1, max_length=1000,
+                                    examples=[[{"role": "user", "content": "What can you do?"}]])
     stream: bool = False
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(None, ge=1, le=8192)
