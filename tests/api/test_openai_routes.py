@@ -253,6 +253,14 @@ def test_a_user_keeps_a_conversation_across_requests(client, daemon):
     assert second.usage.prompt_tokens > first.usage.prompt_tokens + 5
 
 
+def test_a_session_header_keeps_a_conversation_too(daemon):
+    body = {"model": "luxa", "max_tokens": 4, "messages": [{"role": "user", "content": "Hello there."}]}
+    with daemon.client(headers={"X-Luxa-Session": "desk-lamp"}) as http:
+        first, second = (http.post("/v1/chat/completions", json=body).json() for _ in range(2))
+        assert http.post("/v1/chat/completions", json=body, headers={"X-Luxa-Session": "../etc"}).status_code == 400
+    assert second["usage"]["prompt_tokens"] > first["usage"]["prompt_tokens"]
+
+
 # ---- clients that hang up ----------------------------------------------------------------------
 
 def _queue_empties(http: httpx.Client, within_s: float) -> float:
