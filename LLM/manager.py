@@ -180,8 +180,8 @@ class EnhancedLLMManager:
                                  llm.top_p, [*llm.stop, *options.stop], llm.repeat_penalty)
 
     async def chat(self, text: str, conversation: Conversation | None = None,
-                   language: str | None = None) -> ChatResult:
-        answer = self.stream(text, conversation, language)
+                   language: str | None = None, options: GenerationOptions | None = None) -> ChatResult:
+        answer = self.stream(text, conversation, language, options)
         async for _ in answer:
             pass
         return answer.result
