@@ -7,6 +7,7 @@ page every 100 ms instead of once a second, and a streamed WAV declares an unkno
 """
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -37,8 +38,9 @@ FORMATS = {
 }
 
 
-def available() -> list[str]:
-    """The formats this FFmpeg build can encode (wav and pcm always)."""
+@functools.cache
+def available() -> tuple[str, ...]:
+    """The formats this FFmpeg build can encode (wav and pcm always); asked once per process."""
     import av
 
     def has(codec: str | None) -> bool:
@@ -47,7 +49,7 @@ def available() -> list[str]:
         except Exception:  # av raises its own UnknownCodecError (or ValueError) for a missing encoder
             return False
 
-    return [name for name, fmt in FORMATS.items() if has(fmt.codec)]
+    return tuple(name for name, fmt in FORMATS.items() if has(fmt.codec))
 
 
 def encode_whole(audio: Audio, name: str) -> bytes:
