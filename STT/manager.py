@@ -75,11 +75,11 @@ class RobustSTTManager:
         for an unknown `backend` (one backend of the chain, forced); never raises because a backend failed."""
         start = time.perf_counter()
         language = self._language(language)
-        able = None if options.task == "transcribe" else self._able(options, backend)
+        capable = self._capable(options, backend)
         clean = prepare(audio, self.stt)
         try:
             result = await self.chain.call(lambda b: b.transcribe(clean, language, options), validate=self._invalid,
-                                           only=backend, where=able)
+                                           only=backend, where=capable)
         except AllBackendsFailed as err:
             log.error("%s: nothing heard", err)
             return Transcript("", language, 0.0, clean.duration_s, time.perf_counter() - start, NOTHING_HEARD)
@@ -92,13 +92,14 @@ class RobustSTTManager:
         return Transcript(text, decoded.language, decoded.language_probability, clean.duration_s,
                           time.perf_counter() - start, result.backend, segments)
 
-    def _able(self, options: DecodeOptions, backend: str | None):
+    def _capable(self, options: DecodeOptions, backend: str | None) -> Callable[[SttBackend], bool] | None:
         """Translation skips the English-only models: they cannot fail at what they were never asked."""
-        able = [m.name for m in self.chain.members if m.backend.multilingual and backend in (None, m.name)]
-        if not able:
+        if options.task == "transcribe":
+            return None
+        if not any(m.backend.multilingual for m in self.chain.members if backend in (None, m.name)):
             raise ConfigError(f"no multilingual STT backend{f' {backend}' if backend else ''} to {options.task} "
                               f"with (English-only models such as tiny.en cannot)")
-        return lambda b: b.multilingual
+        return _multilingual
 
     def _language(self, requested: str | None) -> str | None:
         language = (requested or self.stt.language or "").strip().lower() or None
@@ -129,6 +130,10 @@ class RobustSTTManager:
                 await member.backend.close()
             except Exception:  # closing one backend must not keep the others open
                 log.warning("closing STT backend %s failed", member.name, exc_info=True)
+
+
+def _multilingual(backend: SttBackend) -> bool:
+    return backend.multilingual
 
 
 async def _prepare(backend: SttBackend) -> None:

@@ -12,6 +12,7 @@ from Core.breaker import BreakerState
 from Core.errors import AudioInputError, BackendError, ConfigError
 from Core.metrics import REGISTRY
 from STT import Decoded, RobustSTTManager
+from STT.transcript import DecodeOptions
 from STT.whisper_backend import decode_options, is_cuda_failure, resolve_device
 from tests.fakes import CPU
 
@@ -188,3 +189,13 @@ def test_device_auto_follows_the_gpu_decision_and_cuda_without_a_gpu_is_refused(
 ])
 def test_cuda_failures_are_recognised_so_the_model_can_be_freed(message, cuda):
     assert is_cuda_failure(RuntimeError(message)) is cuda
+
+
+async def test_translation_skips_an_english_only_backend_without_counting_it_a_failure():
+    manager, fakes = await manager_with("ok")
+    fakes["primary"].multilingual = False
+    result = await manager.transcribe(SPEECH, options=DecodeOptions(task="translate"))
+    assert result.backend == "secondary" and fakes["primary"].calls == 0
+    assert manager.chain.member("primary").breaker.state is BreakerState.CLOSED
+    with pytest.raises(ConfigError, match="English-only"):
+        await manager.transcribe(SPEECH, options=DecodeOptions(task="translate"), backend="primary")
