@@ -20,7 +20,7 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "
                413: "too_large", 415: "unsupported_media_type", 422: "invalid_request",
                429: "rate_limited", 501: "not_implemented", 503: "busy"}
 # OpenAI's error types, which its clients show; anything else below 500 is the caller's request
-_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error", 429: "rate_limit_error"}
+_TYPES = {401: "authentication_error", 429: "rate_limit_error"}
 
 
 class ApiError(Exception):
