@@ -57,3 +57,20 @@ def test_a_user_name_becomes_a_session_id():
     hashed = _session_id("ada@example.org")
     assert hashed != "ada@example.org" and hashed == _session_id("ada@example.org") and len(hashed) <= 64
     assert _session_id(None) is None
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_openai_routes_are_mounted_only_when_enabled(enabled):
+    from types import SimpleNamespace
+
+    from Config.schema import LuxaConfig, OpenAIConfig
+    from Orchestrator.api.app import create_app
+
+    config = LuxaConfig(openai=OpenAIConfig(enabled=enabled))
+    tts = SimpleNamespace(left_out={}, chain=SimpleNamespace(members=[]))
+    assistant = SimpleNamespace(config=config, llm=SimpleNamespace(new_conversation=object), tts=tts)
+    paths = set(create_app(assistant, config.api, "k" * 32, dict).openapi()["paths"])
+    openai_paths = {"/v1/audio/transcriptions", "/v1/audio/translations", "/v1/audio/speech",
+                    "/v1/audio/voices", "/v1/audio/models", "/v1/chat/completions"}
+    assert (openai_paths <= paths) is enabled and (openai_paths & paths == set()) is not enabled
+    assert {"/v1/say", "/v1/chat", "/v1/models"} <= paths
