@@ -239,6 +239,17 @@ class WyomingConfig(Section):
     audio_chunk_ms: int = Field(100, ge=10, le=2000)
 
 
+OPENAI_VOICE_NAMES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
+
+
+class OpenAIConfig(Section):
+    enabled: bool = True
+    voices: dict[str, str | None] = Field(default_factory=lambda: dict.fromkeys(OPENAI_VOICE_NAMES))
+    stt_models: list[str] = Field(default_factory=lambda: ["whisper-1"], min_length=1)
+    tts_models: list[str] = Field(default_factory=lambda: ["tts-1", "tts-1-hd"], min_length=1)
+    chat_models: list[str] = Field(default_factory=lambda: ["luxa"], min_length=1)
+
+
 class ServiceConfig(Section):
     watchdog_s: float = Field(30.0, ge=0.0, le=3600.0)
     state_dir: str = "~/.local/state/luxa"
@@ -326,6 +337,7 @@ class LuxaConfig(Section):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     wyoming: WyomingConfig = Field(default_factory=WyomingConfig)
+    openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)

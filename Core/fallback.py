@@ -77,18 +77,21 @@ class FallbackChain(Generic[B]):
                           self.stage, member.name, err)
                 member.breaker.trip()
 
-    def _candidates(self, only: str | None) -> list[ChainMember[B]]:
-        return [self.member(only)] if only else self.members
+    def _candidates(self, only: str | None, where: Callable[[B], bool] | None = None) -> list[ChainMember[B]]:
+        members = [self.member(only)] if only else self.members
+        return members if where is None else [m for m in members if where(m.backend)]
 
     async def call(
         self,
         op: Callable[[B], Awaitable[R]],
         validate: Callable[[R], str | None] | None = None,
         only: str | None = None,
+        where: Callable[[B], bool] | None = None,
     ) -> ChainResult[R]:
-        """Run `op` on the first healthy backend that succeeds; `validate` returns a reason to reject."""
+        """Run `op` on the first healthy backend that succeeds; `validate` returns a reason to reject;
+        `where` leaves out the backends that cannot take this request (not a failure of theirs)."""
         errors: list[str] = []
-        for m in self._candidates(only):
+        for m in self._candidates(only, where):
             if not m.breaker.allow():
                 errors.append(f"{m.name}: breaker open")
                 continue

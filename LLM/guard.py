@@ -61,7 +61,7 @@ def problem(text: str, system_prompt: str, earlier: list[str], language: str | N
 
 
 class SentenceLimit:
-    """Passes text through until `limit` sentences have ended; then says it is done."""
+    """Passes text through until `limit` sentences have ended (0: no limit); then says it is done."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -71,6 +71,8 @@ class SentenceLimit:
     def feed(self, text: str) -> str:
         if self.done:
             return ""
+        if not self.limit:
+            return text
         for match in _SENTENCE_END.finditer(text):
             self.ended += 1
             if self.ended >= self.limit:

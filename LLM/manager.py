@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import AsyncIterator, Callable
 
 from Config.schema import LuxaConfig
@@ -42,6 +42,16 @@ class ChatResult:
     first_token_s: float | None
     tokens: int
     intent: str | None = None  # set when a command handler answered instead of the LLM
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """One request's own limits (the OpenAI route's max_tokens, temperature, stop); None keeps llm.*."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stop: tuple[str, ...] = ()  # added to llm.stop, which the chat template needs
+    max_sentences: int | None = None  # 0: no limit (a client that reads, not a voice)
 
 
 @dataclass
@@ -156,24 +166,35 @@ class EnhancedLLMManager:
                 log.warning("llm backend %s: system prompt not primed: %s", member.name, err or "timed out")
 
     def stream(self, text: str, conversation: Conversation | None = None,
-               language: str | None = None) -> AnswerStream:
+               language: str | None = None, options: GenerationOptions | None = None) -> AnswerStream:
         """Cleaned text pieces as they come; close the stream (or cancel) to stop generation.
 
         Raises LlmInputError at once for empty, oversized or binary text.
         """
         text = check_user_text(text, self.config.llm.max_input_chars)
         turn = _Turn()
-        return AnswerStream(self._run_turn(text, conversation or self.conversation, language, turn), turn)
+        options = options or GenerationOptions()
+        request = self._request(options)
+        sentences = self.config.llm.max_sentences if options.max_sentences is None else options.max_sentences
+        return AnswerStream(self._run_turn(text, conversation or self.conversation, language, request, sentences, turn),
+                            turn)
+
+    def _request(self, options: GenerationOptions) -> GenerationRequest:
+        """The generation settings of one turn; the messages are filled in when it starts."""
+        llm = self.config.llm
+        return GenerationRequest([], options.max_tokens or llm.max_tokens,
+                                 llm.temperature if options.temperature is None else options.temperature,
+                                 llm.top_p, [*llm.stop, *options.stop], llm.repeat_penalty)
 
     async def chat(self, text: str, conversation: Conversation | None = None,
-                   language: str | None = None) -> ChatResult:
-        answer = self.stream(text, conversation, language)
+                   language: str | None = None, options: GenerationOptions | None = None) -> ChatResult:
+        answer = self.stream(text, conversation, language, options)
         async for _ in answer:
             pass
         return answer.result
 
     async def _run_turn(self, text: str, conversation: Conversation, language: str | None,
-                        turn: _Turn) -> AsyncIterator[str]:
+                        request: GenerationRequest, max_sentences: int, turn: _Turn) -> AsyncIterator[str]:
         """Stream one answer; an unusable opening (a recital, a repeat, nothing) is asked again
         with the question alone, once (LLM/guard.py)."""
         llm = self.config.llm
@@ -184,7 +205,7 @@ class EnhancedLLMManager:
         code = (language or "").split("-")[0].split("_")[0].lower() or None
         messages = [{"role": "system", "content": prompt}, *conversation.messages()[1:]]
         attempts = [messages, [messages[0], messages[-1]]]
-        limit = SentenceLimit(llm.max_sentences)
+        limit = SentenceLimit(max_sentences)
         deadline = asyncio.get_running_loop().time() + llm.total_timeout_s
         finished = False
         try:
@@ -192,7 +213,7 @@ class EnhancedLLMManager:
                 last = attempt == len(attempts) - 1
                 held: str | None = ""  # the opening, until it is judged; None once it was let through
                 retry = False
-                pieces = self._generate(chat, turn, deadline)
+                pieces = self._generate(replace(request, messages=chat), turn, deadline)
                 try:
                     async for piece in pieces:
                         if held is not None:
@@ -236,11 +257,9 @@ class EnhancedLLMManager:
         turn.pieces.append(text)
         return text
 
-    async def _generate(self, messages: list[dict[str, str]], turn: _Turn, deadline: float) -> AsyncIterator[str]:
+    async def _generate(self, request: GenerationRequest, turn: _Turn, deadline: float) -> AsyncIterator[str]:
         """Cleaned pieces from the first healthy backend, until the end, the deadline or a failure."""
         llm = self.config.llm
-        request = GenerationRequest(messages, llm.max_tokens, llm.temperature, llm.top_p, list(llm.stop),
-                                    llm.repeat_penalty)
         chain = self.chain.stream(lambda backend: self._cleaned(backend, request, turn))
         try:
             while True:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from LLM import AnswerStream, EnhancedLLMManager
+from LLM import AnswerStream, EnhancedLLMManager, GenerationOptions
 from LLM.conversation import Conversation
 from LLM.inputs import check_user_text
 from LLM.manager import ChatResult
@@ -55,14 +55,15 @@ class Replier:
         self.intents = intents
 
     def stream(self, text: str, conversation: Conversation | None = None, language: str | None = None,
-               controls: Controls | None = None) -> AnswerStream | CommandAnswer:
+               controls: Controls | None = None, options: GenerationOptions | None = None) -> AnswerStream | CommandAnswer:
         """The answer's text pieces as they come, then its own `.result`; raises LlmInputError for bad text.
 
-        `controls` is the caller's speaker (volume, stop), when it has one.
+        `controls` is the caller's speaker (volume, stop), when it has one; `options` (max_tokens,
+        temperature, stop) bound the LLM's part of one answer (the OpenAI route).
         """
         text = check_user_text(text, self.llm.config.llm.max_input_chars)
         conversation = conversation or self.llm.conversation
         match = self.intents.match(text, language) if self.intents is not None else None
         if match is not None:
             return CommandAnswer(self.intents, match, conversation, controls)  # type: ignore[arg-type]
-        return self.llm.stream(text, conversation, language)
+        return self.llm.stream(text, conversation, language, options)

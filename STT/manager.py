@@ -18,8 +18,8 @@ from Core.gpu import GpuStatus
 from Core.metrics import StageMetrics, histogram
 from STT.filters import garbage_reason, strip_hallucinations
 from STT.hygiene import prepare
-from STT.transcript import Decoded, Transcript
-from STT.whisper_backend import WhisperBackend
+from STT.transcript import Decoded, DecodeOptions, Transcript
+from STT.whisper_backend import DEFAULT_OPTIONS, WhisperBackend
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,11 @@ class SttBackend(Protocol):
 
     name: str
     loaded: bool
+    multilingual: bool  # False: English only, cannot translate
 
     async def load(self) -> None: ...
     async def warm_up(self) -> None: ...
-    async def transcribe(self, audio: Audio, language: str | None) -> Decoded: ...
+    async def transcribe(self, audio: Audio, language: str | None, options: DecodeOptions) -> Decoded: ...
     async def close(self) -> None: ...
 
 
@@ -68,13 +69,17 @@ class RobustSTTManager:
     async def warm_up(self) -> None:
         await self.chain.start(_prepare, [m for m in self.chain.members if m.backend.loaded])
 
-    async def transcribe(self, audio: Audio, language: str | None = None) -> Transcript:
-        """Raises AudioInputError for unusable audio; never raises because a backend failed."""
+    async def transcribe(self, audio: Audio, language: str | None = None, options: DecodeOptions = DEFAULT_OPTIONS,
+                         backend: str | None = None) -> Transcript:
+        """Raises AudioInputError for unusable audio, ConfigError when no backend can do the task, BackendError
+        for an unknown `backend` (one backend of the chain, forced); never raises because a backend failed."""
         start = time.perf_counter()
         language = self._language(language)
+        capable = self._capable(options, backend)
         clean = prepare(audio, self.stt)
         try:
-            result = await self.chain.call(lambda b: b.transcribe(clean, language), validate=self._invalid)
+            result = await self.chain.call(lambda b: b.transcribe(clean, language, options), validate=self._invalid,
+                                           only=backend, where=capable)
         except AllBackendsFailed as err:
             log.error("%s: nothing heard", err)
             return Transcript("", language, 0.0, clean.duration_s, time.perf_counter() - start, NOTHING_HEARD)
@@ -82,9 +87,19 @@ class RobustSTTManager:
         text = strip_hallucinations(decoded.text)
         if text != decoded.text:
             log.info("STT %s: dropped hallucinated text %r", result.backend, decoded.text)
+        segments = tuple(s for s in decoded.segments if strip_hallucinations(s.text.strip()))
         self.rtf.labels(result.backend).observe(result.latency_s / clean.duration_s)
         return Transcript(text, decoded.language, decoded.language_probability, clean.duration_s,
-                          time.perf_counter() - start, result.backend)
+                          time.perf_counter() - start, result.backend, segments)
+
+    def _capable(self, options: DecodeOptions, backend: str | None) -> Callable[[SttBackend], bool] | None:
+        """Translation skips the English-only models: they cannot fail at what they were never asked."""
+        if options.task == "transcribe":
+            return None
+        if not any(m.backend.multilingual for m in self.chain.members if backend in (None, m.name)):
+            raise ConfigError(f"no multilingual STT backend{f' {backend}' if backend else ''} to {options.task} "
+                              f"with (English-only models such as tiny.en cannot)")
+        return _multilingual
 
     def _language(self, requested: str | None) -> str | None:
         language = (requested or self.stt.language or "").strip().lower() or None
@@ -115,6 +130,10 @@ class RobustSTTManager:
                 await member.backend.close()
             except Exception:  # closing one backend must not keep the others open
                 log.warning("closing STT backend %s failed", member.name, exc_info=True)
+
+
+def _multilingual(backend: SttBackend) -> bool:
+    return backend.multilingual
 
 
 async def _prepare(backend: SttBackend) -> None:

@@ -21,10 +21,14 @@ from Core.errors import BackendError
 from Core.gpu import GpuStatus
 from Core.models import resolve
 from STT.short_window import max_new_tokens, short_window_model
-from STT.transcript import Decoded
+from STT.transcript import Decoded, DecodeOptions, Segment, Word
 
 log = logging.getLogger(__name__)
 
+DEFAULT_OPTIONS = DecodeOptions()
+# faster-whisper keeps the last (max_length // 2 - 1) tokens of a prompt; the rest of the
+# prompt is the previous-text and start-of-transcript tokens.
+PROMPT_OVERHEAD_TOKENS = 6
 CUDA_FAILURE_MARKERS = ("cuda", "cublas", "cudnn", "out of memory")
 
 
@@ -107,8 +111,16 @@ class WhisperBackend:
         noise = np.random.default_rng(0).normal(0.0, 0.01, STT_RATE // 2).astype(np.float32)
         await self._run(self._decode, noise, "en" if self.stt.language is None else self.stt.language)
 
-    async def transcribe(self, audio: Audio, language: str | None) -> Decoded:
-        return await self._run(self._decode, audio.samples, language)
+    @property
+    def multilingual(self) -> bool:
+        """Whether it can hear other languages than English and translate (the .en models cannot)."""
+        if self._model is not None:
+            return bool(self._model.model.is_multilingual)
+        return not self.config.model.endswith(".en")
+
+    async def transcribe(self, audio: Audio, language: str | None,
+                         options: DecodeOptions = DEFAULT_OPTIONS) -> Decoded:
+        return await self._run(self._decode, audio.samples, language, options)
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -142,27 +154,43 @@ class WhisperBackend:
             model.model = _LanguageSpy(model.model)
         return model
 
-    def _decode(self, samples: np.ndarray, language: str | None) -> Decoded:
+    def _decode(self, samples: np.ndarray, language: str | None,
+                options: DecodeOptions = DEFAULT_OPTIONS) -> Decoded:
         model = self._ensure_loaded()
         with self._lock:
             try:
                 spy = model.model if isinstance(model.model, _LanguageSpy) else None
-                options = decode_options(self.stt, len(samples) / STT_RATE)
+                settings = self._settings(model, options, len(samples) / STT_RATE)
                 if language is None and spy is not None:
                     spy.detected = None  # detect from the decoding pass itself (see _LanguageSpy)
-                    segments, info = model.transcribe(samples, language="en", multilingual=True,
-                                                      **options)
+                    segments, info = model.transcribe(samples, language="en", multilingual=True, **settings)
                 else:
-                    segments, info = model.transcribe(samples, language=language, **options)
-                text = " ".join(s.text.strip() for s in segments).strip()
+                    segments, info = model.transcribe(samples, language=language, **settings)
+                kept = tuple(_segment(s) for s in segments)
+                text = " ".join(s.text.strip() for s in kept).strip()
                 if language is None and spy is not None and spy.detected is not None:
-                    return Decoded(text, *spy.detected)
+                    return Decoded(text, *spy.detected, kept)
             except RuntimeError as err:
                 if self.device == "cuda" and is_cuda_failure(err):
                     self._free_locked()  # a poisoned CUDA context: drop it, reload on the next probe
                     raise BackendError(f"CUDA failure in {self.name}, model freed: {err}") from err
                 raise
-        return Decoded(text, info.language, float(info.language_probability))
+        return Decoded(text, info.language, float(info.language_probability), kept)
+
+    def _settings(self, model, options: DecodeOptions, duration_s: float) -> dict[str, Any]:
+        """decode_options with the caller's task, prompt, temperature and word timing."""
+        settings = decode_options(self.stt, duration_s)
+        if options.task == "translate" and not model.model.is_multilingual:
+            raise BackendError(f"{self.name} ({self.config.model}) is English-only and cannot translate")
+        settings.update(task=options.task, word_timestamps=options.word_timestamps)
+        if options.temperature:  # 0 keeps the fallback ladder, as in OpenAI's API
+            settings["temperature"] = [options.temperature]
+        if options.prompt:
+            prompt_tokens = len(model.hf_tokenizer.encode(" " + options.prompt.strip()).ids)
+            allowance = PROMPT_OVERHEAD_TOKENS + min(prompt_tokens, model.max_length // 2 - 1)
+            settings.update(initial_prompt=options.prompt,
+                            max_new_tokens=max_new_tokens(duration_s, allowance))
+        return settings
 
     def _free(self) -> None:
         with self._lock:
@@ -173,3 +201,10 @@ class WhisperBackend:
             log.info("freeing STT model %s", self.name)
             self._model = None
             gc.collect()  # CTranslate2 releases device memory when the model object dies
+
+
+def _segment(s) -> Segment:
+    words = tuple(Word(round(float(w.start), 3), round(float(w.end), 3), w.word, round(float(w.probability), 4))
+                  for w in (s.words or ()))
+    return Segment(s.id, s.seek, round(float(s.start), 3), round(float(s.end), 3), s.text, tuple(s.tokens), float(s.temperature),
+                   float(s.avg_logprob), float(s.compression_ratio), float(s.no_speech_prob), words)

@@ -98,13 +98,14 @@ class UnifiedTTSManager:
         """The whole text as one audio, in one voice; long text is spoken piece by piece and joined."""
         return await self.answer(voice, speed, language, backend).say(text)
 
-    async def stream(self, text: str, voice: str | None = None, speed: float | None = None,
-                     language: str | None = None, backend: str | None = None) -> AsyncIterator[TTSResult]:
-        """One TTSResult per sentence, each yielded as soon as it is synthesised, all in one voice."""
+    def stream(self, text: str, voice: str | None = None, speed: float | None = None,
+               language: str | None = None, backend: str | None = None) -> AsyncIterator[TTSResult]:
+        """One TTSResult per sentence, each yielded as soon as it is synthesised, all in one voice.
+
+        The voice, speed and text are checked now (TextInputError), before any audio is made."""
         session = self.answer(voice, speed, language, backend)
-        for sentence in split_sentences(sanitize(text, self.config.tts.max_input_chars)):
-            if speakable(sentence):
-                yield await session.say(sentence)
+        sentences = [s for s in split_sentences(sanitize(text, self.config.tts.max_input_chars)) if speakable(s)]
+        return _spoken(session, sentences)
 
     def health(self) -> dict:
         """{"backends": {name: closed|half_open|open|why it is left out}, "cache": {...}}."""
@@ -173,6 +174,11 @@ class UnifiedTTSManager:
             if member.breaker.state is not BreakerState.OPEN:
                 return self.cache.get(_cache_key(member.backend, request))
         return None
+
+
+async def _spoken(session: AnswerSession, sentences: list[str]) -> AsyncIterator[TTSResult]:
+    for sentence in sentences:
+        yield await session.say(sentence)
 
 
 def _handles(backend: TtsBackend, request: SpeechRequest) -> bool:

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from Config.schema import ApiConfig
-from Orchestrator.api import routes_chat, routes_speech, routes_system, routes_voices
+from Orchestrator.api import openai_audio, openai_chat, routes_chat, routes_speech, routes_system, routes_voices
 from Orchestrator.api.errors import install_handlers
 from Orchestrator.api.guard import Guard
 from Orchestrator.api.limits import RateLimiter
@@ -23,7 +23,8 @@ def create_app(assistant, api: ApiConfig, key: str, state: Callable[[], dict], v
                   description="Local control of the running LUXA assistant. Every route needs the API key "
                               "in 'Authorization: Bearer KEY' or 'X-API-Key: KEY'.")
     app.state.luxa = Services(assistant, api, state)
-    for module in (routes_speech, routes_chat, routes_voices, routes_system):
+    openai = (openai_audio, openai_chat) if assistant.config.openai.enabled else ()
+    for module in (routes_speech, routes_chat, routes_voices, routes_system, *openai):
         app.include_router(module.router)
     install_handlers(app)
     app.add_middleware(Guard, key=key, limiter=RateLimiter(api.rate_limit_per_minute),

@@ -1,4 +1,5 @@
-"""Every error leaves the API as JSON {"error": {"code", "message"}} with one line, never a traceback."""
+"""Every error leaves the API as JSON {"error": {"message", "type", "param", "code"}} with one line, never a
+traceback: OpenAI's error shape, which the control API's own {"code", "message"} is a part of."""
 from __future__ import annotations
 
 import logging
@@ -18,18 +19,24 @@ log = logging.getLogger(__name__)
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
                413: "too_large", 415: "unsupported_media_type", 422: "invalid_request",
                429: "rate_limited", 501: "not_implemented", 503: "busy"}
+# OpenAI's error types, which its clients show; anything else below 500 is the caller's request
+_TYPES = {401: "authentication_error", 429: "rate_limit_error"}
 
 
 class ApiError(Exception):
     """Raised by routes for an answer other than 200; `headers` go out with it (Retry-After...)."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 param: str | None = None):
         super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+        self.status, self.code, self.message, self.headers, self.param = status, code, message, headers or {}, param
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                   param: str | None = None) -> JSONResponse:
+    kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}},
+                        status_code=status, headers=headers)
 
 
 def from_luxa(err: LuxaError) -> ApiError:
@@ -44,7 +51,7 @@ def from_luxa(err: LuxaError) -> ApiError:
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, err: ApiError) -> JSONResponse:
-        return error_response(err.status, err.code, err.message, err.headers)
+        return error_response(err.status, err.code, err.message, err.headers, err.param)
 
     @app.exception_handler(LuxaError)
     async def luxa_error(_: Request, err: LuxaError) -> JSONResponse:

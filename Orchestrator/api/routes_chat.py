@@ -1,10 +1,7 @@
 """POST /v1/chat: one LLM turn, as JSON or streamed as server-sent events."""
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends
@@ -14,11 +11,11 @@ from starlette.background import BackgroundTask
 
 from LLM import AnswerStream
 from Orchestrator.api.ids import ID_PATTERN
+from Orchestrator.api.relay import Relay
 from Orchestrator.api.services import Services, services
 from Orchestrator.api.uploads import JSON, content_type
 
 router = APIRouter(prefix="/v1", tags=["chat"])
-log = logging.getLogger(__name__)
 
 
 class ChatRequest(BaseModel):
@@ -55,9 +52,9 @@ async def chat(body: ChatRequest, luxa: Services = Depends(services)):
         except BaseException:
             slot.release()
             raise
-        relay = _Relay(pieces, slot)
+        relay = Relay(pieces, slot, "api-chat-stream")
         # the background stop also covers a client gone before the first event was sent
-        return StreamingResponse(relay.events(body.session_id), media_type="text/event-stream",
+        return StreamingResponse(_events(relay, pieces, body.session_id), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"}, background=BackgroundTask(relay.stop))
     async with luxa.inference():
         result = await llm.chat(body.text, conversation, body.language)
@@ -65,59 +62,18 @@ async def chat(body: ChatRequest, luxa: Services = Depends(services)):
                      first_token_ms=_ms(result.first_token_s), session_id=body.session_id)
 
 
-class _Relay:
-    """The LLM stream runs in a task of its own and hands pieces over through a queue.
-
-    When a client hangs up, Starlette cancels the response through an anyio cancel scope, which
-    cancels again and again until the task ends; fed straight into the LLM's stream that breaks
-    its clean-up. Here the LLM task gets one plain cancel(), as at a barge-in, and keeps the
-    inference slot until generation has really stopped.
-    """
-
-    def __init__(self, pieces: AnswerStream, slot) -> None:
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self.result = None
-        self.started = time.perf_counter()
-        self.first_s: float | None = None
-        self.slot = slot
-        self.stopping = False
-        self.task = asyncio.create_task(self._pump(pieces), name="api-chat-stream")
-        self.task.add_done_callback(self._finished)
-
-    async def _pump(self, pieces: AnswerStream) -> None:
-        try:
-            async for piece in pieces:
-                if self.first_s is None:
-                    self.first_s = time.perf_counter() - self.started
-                self.queue.put_nowait(piece)
-            self.result = pieces.result  # this answer's own, whatever else streams meanwhile
-        finally:
-            await pieces.aclose()
-            self.queue.put_nowait(None)
-
-    def _finished(self, task: asyncio.Task) -> None:
-        self.slot.release()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("control API: chat stream failed: %s", task.exception())
-
-    def stop(self) -> None:
-        """Cancel once: a second cancel() while the LLM unwinds hits the same clean-up failure."""
-        if not self.stopping:
-            self.stopping = True
-            self.task.cancel()  # a no-op once the answer is complete
-
-    async def events(self, session_id: str | None) -> AsyncIterator[str]:
-        try:
-            while (piece := await self.queue.get()) is not None:
-                yield f"data: {json.dumps({'text': piece}, ensure_ascii=False)}\n\n"
-            if self.result is None:
-                return  # the stream failed: the daemon log says why, the client sees no 'done'
-            done = {"reply": self.result.reply, "backend": self.result.backend,
-                    "latency_ms": _ms(self.result.latency_s), "first_token_ms": _ms(self.first_s),
-                    "session_id": session_id}
-            yield f"event: done\ndata: {json.dumps(done, ensure_ascii=False)}\n\n"
-        finally:
-            self.stop()
+async def _events(relay: Relay[str], pieces: AnswerStream, session_id: str | None) -> AsyncIterator[str]:
+    try:
+        async for piece in relay.items():
+            yield f"data: {json.dumps({'text': piece}, ensure_ascii=False)}\n\n"
+        if not relay.complete:
+            return  # the stream failed: the daemon log says why, the client sees no 'done'
+        result = pieces.result  # this answer's own, whatever else streams meanwhile
+        done = {"reply": result.reply, "backend": result.backend, "latency_ms": _ms(result.latency_s),
+                "first_token_ms": _ms(relay.first_s), "session_id": session_id}
+        yield f"event: done\ndata: {json.dumps(done, ensure_ascii=False)}\n\n"
+    finally:
+        relay.stop()
 
 
 def _ms(seconds: float | None) -> float | None:

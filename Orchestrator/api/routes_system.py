@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from Core import metrics
 from Core.errors import LuxaError, ModelMissingError
 from Orchestrator.api.errors import ApiError
+from Orchestrator.api.openai_common import all_models, model_card
 from Orchestrator.api.services import Services, services
 from Orchestrator.api.uploads import JSON, content_type
 
@@ -35,10 +36,13 @@ async def prometheus(request: Request) -> Response:
 
 @router.get("/v1/models")
 async def models(luxa: Services = Depends(services)) -> dict:
-    """What is loaded, where, and what the process holds in memory (the models dominate it)."""
+    """What is loaded, where, and what the process holds in memory (the models dominate it); with the
+    OpenAI routes on, also OpenAI's list ("object": "list", "data": [{"id", ...}]) of the names they take."""
     assistant = luxa.assistant
     memory = psutil.Process().memory_info()
-    return {"device": dataclasses.asdict(assistant.gpu), "process_rss_mb": round(memory.rss / MIB, 1),
+    listing = {"object": "list", "data": [model_card(name) for name in all_models(assistant)]} \
+        if assistant.config.openai.enabled else {}
+    return {**listing, "device": dataclasses.asdict(assistant.gpu), "process_rss_mb": round(memory.rss / MIB, 1),
             "load_seconds": assistant.load_seconds,
             "stt": assistant.stt.health(), "llm": assistant.llm.health(), "tts": assistant.tts.health()}
 

@@ -65,7 +65,7 @@ def test_transcribe_returns_the_corpus_text(client, corpus_dir, clip):
 def test_transcribe_refuses_a_file_that_is_not_audio(client):
     response = client.post("/v1/transcribe", files={"file": ("notes.wav", b"RIFF but not really audio", "audio/wav")})
     assert response.status_code == 422
-    assert response.json()["error"] == {"code": "invalid_audio",
+    assert response.json()["error"] == {"code": "invalid_audio", "type": "invalid_request_error", "param": None,
                                         "message": "file (notes.wav): cannot read audio file: not a supported audio format"}
 
 

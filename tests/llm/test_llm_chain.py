@@ -208,3 +208,16 @@ def test_gpu_layers_are_offloaded_only_when_the_guarded_card_is_in_use(fake_conf
     backend._new_llama(tmp_path / "model.gguf")
     assert seen["n_gpu_layers"] == expected_layers
     assert seen["n_threads"] == fake_config.llm.threads and seen["n_ctx"] == fake_config.llm.context_tokens
+
+
+async def test_a_request_s_own_options_bound_its_generation_and_keep_the_configured_stops(fake_config):
+    from LLM import GenerationOptions
+
+    backend = FakeBackend("only")
+    manager = manager_with(fake_config, backend)
+    await manager.chat("Hi", options=GenerationOptions(max_tokens=5, temperature=0.0, stop=("END",)))
+    await manager.chat("Hi again")
+    bounded, default = backend.requests
+    llm = fake_config.llm
+    assert (bounded.max_tokens, bounded.temperature, bounded.stop) == (5, 0.0, [*llm.stop, "END"])
+    assert (default.max_tokens, default.temperature, default.stop) == (llm.max_tokens, llm.temperature, llm.stop)

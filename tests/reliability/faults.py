@@ -123,7 +123,7 @@ class Injector:
             gate = _gate(lifts)
             mp.setattr(backend, "_decode", lambda *args: _blocked(gate))
         elif fault == "corrupt":  # a decoding loop, as Whisper produces on noise
-            mp.setattr(backend, "_decode", lambda samples, language: Decoded("the " * 40, "en", 0.9))
+            mp.setattr(backend, "_decode", lambda samples, language, options: Decoded("the " * 40, "en", 0.9))
         elif fault == "missing":  # the model folder is gone: the reload on the next request fails
             await asyncio.to_thread(backend._free)
             mp.setattr(backend, "config", backend.config.model_copy(update={"model": str(self.work.root / "no-such-whisper")}))

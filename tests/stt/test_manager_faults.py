@@ -12,6 +12,7 @@ from Core.breaker import BreakerState
 from Core.errors import AudioInputError, BackendError, ConfigError
 from Core.metrics import REGISTRY
 from STT import Decoded, RobustSTTManager
+from STT.transcript import DecodeOptions
 from STT.whisper_backend import decode_options, is_cuda_failure, resolve_device
 from tests.fakes import CPU
 
@@ -24,6 +25,7 @@ class ScriptedBackend:
 
     def __init__(self, name: str, behaviour: str = "ok"):
         self.name, self.behaviour, self.calls, self.loaded = name, behaviour, 0, False
+        self.multilingual = True
 
     async def load(self) -> None:
         if self.behaviour == "fail_load":
@@ -33,7 +35,7 @@ class ScriptedBackend:
     async def warm_up(self) -> None:
         return None
 
-    async def transcribe(self, audio: Audio, language: str | None) -> Decoded:
+    async def transcribe(self, audio: Audio, language: str | None, options=None) -> Decoded:
         self.calls += 1
         if self.behaviour in ("raise", "fail_load"):
             raise RuntimeError("decoder crashed")
@@ -187,3 +189,13 @@ def test_device_auto_follows_the_gpu_decision_and_cuda_without_a_gpu_is_refused(
 ])
 def test_cuda_failures_are_recognised_so_the_model_can_be_freed(message, cuda):
     assert is_cuda_failure(RuntimeError(message)) is cuda
+
+
+async def test_translation_skips_an_english_only_backend_without_counting_it_a_failure():
+    manager, fakes = await manager_with("ok")
+    fakes["primary"].multilingual = False
+    result = await manager.transcribe(SPEECH, options=DecodeOptions(task="translate"))
+    assert result.backend == "secondary" and fakes["primary"].calls == 0
+    assert manager.chain.member("primary").breaker.state is BreakerState.CLOSED
+    with pytest.raises(ConfigError, match="English-only"):
+        await manager.transcribe(SPEECH, options=DecodeOptions(task="translate"), backend="primary")
