@@ -19,10 +19,10 @@ from Core.errors import AllBackendsFailed, BackendError, ConfigError, LuxaError
 from Core.fallback import ChainMember, FallbackChain
 from Core.gpu import GpuStatus
 from Core.metrics import StageMetrics
+from LLM import guard
 from LLM.backends.base import GenerationRequest, GenerationStats, LlmBackend
 from LLM.backends.gguf import GgufBackend
 from LLM.backends.openai_compat import OpenAIBackend
-from LLM import guard
 from LLM.clean import SpeechCleaner
 from LLM.conversation import CUT_MARK, Conversation, estimate_tokens
 from LLM.errors import SwapRefused
@@ -291,7 +291,6 @@ class EnhancedLLMManager:
     def system_prompt(self, language: str | None) -> str:
         """The prompt for the answer's language, with today's date (never the time: it would change
         the prompt every minute and void the model's cache of it)."""
-        llm = self.config.llm
         code = (language or "en").split("-")[0].split("_")[0].lower()
         where = self.config.intents.location
         place = f" {'Tu es à' if code == 'fr' else 'You are in'} {where}." if where else ""

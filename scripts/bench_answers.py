@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_common import machine, models, percentiles  # noqa: E402  (scripts/ beside this file)
+
 from Core import gpu  # noqa: E402
 from Core.errors import LuxaError  # noqa: E402
 

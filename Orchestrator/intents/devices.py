@@ -122,7 +122,8 @@ class Devices:
                 async with self._client() as client:
                     await client.publish(topic, payload, qos=1)
         except (aiomqtt.MqttError, OSError, TimeoutError) as err:
-            raise DeviceUnreachable(f"MQTT broker {self.config.mqtt.host}:{self.config.mqtt.port}: {err or 'timed out'}") from None
+            broker = f"{self.config.mqtt.host}:{self.config.mqtt.port}"
+            raise DeviceUnreachable(f"MQTT broker {broker}: {err or 'timed out'}") from None
 
     async def _retained(self, topic: str) -> str | None:
         """The retained state on `topic`, or None when none arrives within the timeout."""
