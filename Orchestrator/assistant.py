@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from Config import LuxaConfig
@@ -27,11 +28,12 @@ class Assistant:
     intents: Intents | None = field(init=False)
     replies: Replier = field(init=False)  # how every front door answers a text
     load_seconds: dict[str, float] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic  # drives the circuit breakers (tests move it by hand)
 
     def __post_init__(self) -> None:
-        self.stt = RobustSTTManager(self.config, self.gpu)
-        self.llm = EnhancedLLMManager(self.config, self.gpu)
-        self.tts = UnifiedTTSManager(self.config, self.gpu)
+        self.stt = RobustSTTManager(self.config, self.gpu, clock=self.clock)
+        self.llm = EnhancedLLMManager(self.config, self.gpu, clock=self.clock)
+        self.tts = UnifiedTTSManager(self.config, self.gpu, clock=self.clock)
         self.intents = Intents(self.config) if self.config.intents.enabled else None
         self.replies = Replier(self.llm, self.intents)
 

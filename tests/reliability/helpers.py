@@ -8,31 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from LLM import EnhancedLLMManager
 from Orchestrator.assistant import Assistant
-from STT import RobustSTTManager
-from TTS import UnifiedTTSManager
 
 MB = 2 ** 20
 
 
-@dataclass
-class ClockedAssistant(Assistant):
-    """The real Assistant, its three managers' breakers driven by `clock`."""
-
-    clock: Callable[[], float] = time.monotonic
-
-    def __post_init__(self) -> None:
-        self.stt = RobustSTTManager(self.config, self.gpu, clock=self.clock)
-        self.llm = EnhancedLLMManager(self.config, self.gpu, clock=self.clock)
-        self.tts = UnifiedTTSManager(self.config, self.gpu, clock=self.clock)
+ClockedAssistant = Assistant  # the real Assistant; its `clock` drives the three managers' breakers
 
 
 @dataclass(frozen=True)
