@@ -58,6 +58,7 @@ class SttBackendConfig(Section):
 
 class SttConfig(Section):
     language: str | None = None
+    languages: list[str] | None = Field(default_factory=lambda: ["en", "fr"])
     beam_size: int = Field(1, ge=1, le=10)
     threads: int = Field(2, ge=1, le=64)
     load: Literal["eager", "lazy"] = "eager"

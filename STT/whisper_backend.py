@@ -69,10 +69,15 @@ class _LanguageSpy:
     again to decode: on a CPU that doubles the time of a short command. With `multilingual=True`
     it detects the language per window from the encoder output it decodes with, but does not
     report it; this wrapper catches it, so one encoder pass does both.
+
+    It also keeps detection to `allowed` (stt.languages): on a one- or two-word command Whisper
+    often names a language nobody speaks here and then writes that language ("be quiet" came
+    back as Chinese digits); the likeliest allowed language is decoded instead.
     """
 
-    def __init__(self, inner):
+    def __init__(self, inner, allowed: list[str] | None = None):
         self._inner = inner
+        self._allowed = {f"<|{code}|>" for code in allowed or []}
         self.detected: tuple[str, float] | None = None
 
     def __getattr__(self, name):
@@ -80,6 +85,8 @@ class _LanguageSpy:
 
     def detect_language(self, *args, **kwargs):
         results = self._inner.detect_language(*args, **kwargs)
+        if self._allowed:
+            results = [[pair for pair in ranked if pair[0] in self._allowed] or ranked for ranked in results]
         if self.detected is None and results and results[0]:
             token, probability = results[0][0]
             self.detected = (token.strip("<|>"), float(probability))
@@ -151,7 +158,7 @@ class WhisperBackend:
         except (RuntimeError, ValueError, OSError) as err:
             raise BackendError(f"cannot load {self.config.model} on {self.device}: {err}") from err
         if model.model.is_multilingual:
-            model.model = _LanguageSpy(model.model)
+            model.model = _LanguageSpy(model.model, self.stt.languages)
         return model
 
     def _decode(self, samples: np.ndarray, language: str | None,

@@ -10,6 +10,7 @@ an LLM's invented "done".
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -93,9 +94,16 @@ class IntentMatcher:
         return code if code in self.languages else None
 
     def match(self, text: str, language: str | None) -> IntentMatch | None:
-        lang = self.language_for(language)
-        if lang is None or not text.strip():
-            return None
+        """The command in `text`, in its language first; Whisper often names the wrong language for
+        a two-word clip ("be quiet" as Norwegian), so the other loaded languages are tried next."""
+        text = without_repeats(text)
+        first = self.language_for(language)
+        for lang in [first, *(other for other in self.languages if other != first)] if text else []:
+            if lang is not None and (found := self._match(text, lang)) is not None:
+                return found
+        return None
+
+    def _match(self, text: str, lang: str) -> IntentMatch | None:
         intents = self.languages[lang].intents
         result = self._recognize(text, intents, lang, unmatched=False)
         if result is None:
@@ -127,3 +135,24 @@ def _names_a_device(result: RecognizeResult) -> bool:
     template that is little more than {name} would otherwise take any question for a device."""
     unknown = " ".join(str(getattr(e, "text", "")) for e in result.unmatched_entities_list)
     return result.text_chunks_matched >= 1 and 0 < len(unknown.split()) <= MAX_UNKNOWN_NAME_WORDS
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def without_repeats(text: str) -> str:
+    """The text once: Whisper loops on short commands ("Turn on the light. Turn on the light. Turn
+    Turn Turn"); a repeated sentence, a run of one word and a trailing cut-off repeat are dropped."""
+    kept: list[str] = []
+    for sentence in _SENTENCE.split(text.strip()):
+        words = sentence.split()
+        sentence = " ".join(w for i, w in enumerate(words) if i == 0 or _norm(w) != _norm(words[i - 1]))
+        norm = _norm(sentence)
+        if not norm or (kept and (norm == _norm(kept[-1]) or _norm(kept[0]).startswith(norm))):
+            continue
+        kept.append(sentence)
+    return " ".join(kept)
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"[\w']+", text.lower()))

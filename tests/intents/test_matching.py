@@ -25,3 +25,15 @@ def test_a_question_in_a_language_without_sentences_goes_to_the_llm(matcher):
 def test_an_unknown_device_is_recognised_as_unknown_not_passed_to_the_llm(matcher):
     match = matcher.match("Turn on the garage light", "en")
     assert match is not None and match.intent == "HassTurnOn" and match.unknown == {"area": "garage"}
+
+
+def test_a_looping_transcript_is_matched_once(matcher):
+    looped = "Turn on the kitchen light. Turn on the kitchen light. Turn Turn Turn Turn"
+    assert matcher.match(looped, "en").intent == "HassTurnOn"
+    assert matcher.match("Stop Stop Stop", "en").intent == "LuxaStop"
+
+
+def test_a_command_heard_with_the_wrong_language_is_still_matched(matcher):
+    """Whisper names the language of a two-word clip badly ("be quiet" as Norwegian)."""
+    assert matcher.match("be quiet", "nn").intent == "LuxaStop"
+    assert matcher.match("Quelle heure est-il ?", "en").language == "fr"
