@@ -56,4 +56,4 @@ class Intents:
             language = self.matcher.language_for(timer.language) or next(iter(self.matcher.languages), "en")
             announce(self.handlers.ring_text(timer, self.matcher.phrases(language)), language)
 
-        self.timers.listeners.append(ring)
+        self.timers.listen(ring)

@@ -42,6 +42,7 @@ class Timers:
         self.max_s = max_s
         self.timers: dict[str, Timer] = {}
         self.listeners: list[Ring] = []
+        self.unannounced: list[Timer] = []  # done before anyone listened (a timer that ended while LUXA was down)
         self._tasks: dict[str, asyncio.Task] = {}
         self._ids = itertools.count(1)
 
@@ -129,6 +130,18 @@ class Timers:
         self.timers.pop(timer.id, None)
         self._save()
         log.info("timers: timer %s (%g s) is done", timer.id, timer.duration_s)
+        if not self.listeners:
+            self.unannounced.append(timer)
+        self._ring(timer)
+
+    def listen(self, ring: Ring) -> None:
+        """Call `ring(timer)` for each timer that is done, starting with those no one heard yet."""
+        self.listeners.append(ring)
+        waiting, self.unannounced = self.unannounced, []
+        for timer in waiting:
+            self._ring(timer)
+
+    def _ring(self, timer: Timer) -> None:
         for ring in list(self.listeners):
             try:
                 ring(timer)

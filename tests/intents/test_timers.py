@@ -15,7 +15,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 def _listening(timers: Timers) -> asyncio.Queue:
     rang: asyncio.Queue = asyncio.Queue()
-    timers.listeners.append(lambda timer: rang.put_nowait((timer, time.monotonic())))
+    timers.listen(lambda timer: rang.put_nowait((timer, time.monotonic())))
     return rang
 
 
@@ -75,4 +75,15 @@ async def test_an_unreadable_state_file_starts_without_timers(tmp_path, caplog):
     timers = Timers(path, 3600)
     await timers.start()
     assert timers.timers == {} and "unreadable" in caplog.text
+    await timers.close()
+
+
+async def test_a_timer_done_before_anyone_listens_is_announced_to_the_first_listener(tmp_path):
+    timers = Timers(tmp_path / "timers.json", 3600)
+    await timers.start()
+    timers.add(0.0, "en")
+    await asyncio.sleep(0.05)  # done while the voice loop is still starting
+    rang: asyncio.Queue = asyncio.Queue()
+    timers.listen(lambda timer: rang.put_nowait(timer))
+    assert (await asyncio.wait_for(rang.get(), 1)).duration_s == 0.0
     await timers.close()
