@@ -19,10 +19,10 @@ from Core.errors import AllBackendsFailed, BackendError, ConfigError, LuxaError
 from Core.fallback import ChainMember, FallbackChain
 from Core.gpu import GpuStatus
 from Core.metrics import StageMetrics
+from Core.text import SpeechCleaner
 from LLM.backends.base import GenerationRequest, GenerationStats, LlmBackend
 from LLM.backends.gguf import GgufBackend
 from LLM.backends.openai_compat import OpenAIBackend
-from LLM.clean import SpeechCleaner
 from LLM.conversation import CUT_MARK, Conversation, estimate_tokens
 from LLM.errors import SwapRefused
 from LLM.inputs import check_user_text
@@ -51,6 +51,7 @@ class _Turn:
     first_token_s: float | None = None
     latency_s: float = 0.0
     stats: GenerationStats = field(default_factory=GenerationStats)
+    cleaner: SpeechCleaner = field(default_factory=SpeechCleaner)
 
     @property
     def reply(self) -> str:
@@ -202,6 +203,10 @@ class EnhancedLLMManager:
                 turn.backend = backend
                 turn.pieces.append(piece)
                 yield piece
+            # an answer cut by a failure or the time limit keeps the word the cleaner held back
+            if turn.pieces and (tail := turn.cleaner.flush()):
+                turn.pieces.append(tail)
+                yield tail
             if not turn.pieces:
                 apology = self._apology(language)
                 turn.backend, turn.first_token_s = APOLOGY, time.perf_counter() - turn.started
@@ -216,7 +221,7 @@ class EnhancedLLMManager:
     async def _cleaned(self, backend: LlmBackend, request: GenerationRequest, turn: _Turn) -> AsyncIterator[str]:
         """One backend's stream made speakable; empty pieces are skipped so 'first item' means speech."""
         stats = turn.stats = GenerationStats()
-        cleaner = SpeechCleaner()
+        cleaner = turn.cleaner = SpeechCleaner()
         raw = backend.stream(request, stats)
         try:
             async for piece in raw:

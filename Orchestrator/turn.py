@@ -15,7 +15,7 @@ import numpy as np
 
 from Core import metrics
 from Core.audio import Audio, resample
-from TTS.chunker import SentenceChunker
+from Core.sentences import SentenceChunker
 
 log = logging.getLogger(__name__)
 

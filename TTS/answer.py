@@ -17,8 +17,9 @@ import numpy as np
 
 from Core.audio import Audio
 from Core.metrics import histogram
+from Core.sentences import split_for_synthesis
+from Core.text import sanitize
 from TTS.base import SpeechRequest, TTSResult
-from TTS.text import sanitize, split_for_synthesis
 
 log = logging.getLogger(__name__)
 

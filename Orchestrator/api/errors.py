@@ -8,9 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from Core.errors import AudioInputError, BackendError, ConfigError, LuxaError
+from Core.errors import AudioInputError, BackendError, ConfigError, LuxaError, TextInputError
 from LLM.errors import LlmInputError
-from TTS.text import TextInputError
 
 log = logging.getLogger(__name__)
 

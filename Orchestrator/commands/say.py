@@ -27,9 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run(args: argparse.Namespace, ctx) -> int:
     from Core.audio import write_wav
+    from Core.text import sanitize
     from TTS import UnifiedTTSManager
     from TTS.qwen_clone import enable_for_voice
-    from TTS.text import sanitize
 
     sanitize(args.text, ctx.config.tts.max_input_chars)  # refuse empty or binary text before spending seconds loading voices
     manager = UnifiedTTSManager(enable_for_voice(ctx.config, args.voice), ctx.gpu)
