@@ -7,14 +7,13 @@ from typing import Literal
 
 import psutil
 from fastapi import APIRouter, Depends, Request, Response
-from prometheus_client.exposition import choose_encoder
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from Core import metrics
 from Core.errors import LuxaError, ModelMissingError
 from Orchestrator.api.errors import ApiError
 from Orchestrator.api.services import Services, services
 from Orchestrator.api.uploads import JSON, content_type
+from Orchestrator.service.http import metrics_response
 
 router = APIRouter(tags=["system"])
 MIB = 1024 * 1024
@@ -28,9 +27,7 @@ async def health(luxa: Services = Depends(services)) -> dict:
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 async def prometheus(request: Request) -> Response:
-    # Prometheus asks for OpenMetrics in Accept; curl gets the plain text format
-    encode, media_type = choose_encoder(request.headers.get("accept", ""))
-    return Response(encode(metrics.REGISTRY), media_type=media_type)
+    return metrics_response(request)
 
 
 @router.get("/v1/models")

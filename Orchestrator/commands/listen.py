@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 import threading
 
@@ -15,24 +14,10 @@ def add_arguments(parser) -> None:
     return None
 
 
-def install_stop_signals(stop: asyncio.Event) -> None:
-    """SIGINT/SIGTERM (and SIGBREAK, how the Windows service stops us) end the daemon cleanly."""
-    loop = asyncio.get_running_loop()
-    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
-        sig = getattr(signal, name, None)
-        if sig is None:
-            continue
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows event loops have no signal handlers
-            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
-
-
 async def run(args, ctx) -> int:
-    from Orchestrator.assistant import Assistant
     from Orchestrator.audio_io import Microphone, NoAudioDevice, Speaker, find_device
-    from Orchestrator.service.http import start_http
-    from Orchestrator.service.notify import Heartbeat, SystemdNotifier
+    from Orchestrator.service.daemon import running
+    from Orchestrator.service.notify import Heartbeat
 
     cfg = ctx.config
     input_device = args.input_device if getattr(args, "input_device", None) is not None else cfg.audio.input_device
@@ -40,27 +25,13 @@ async def run(args, ctx) -> int:
     text_mode = bool(getattr(args, "text", False))
     if not text_mode:
         find_device(input_device, "input")  # fail fast, before loading models, when there is no mic
-    stop = asyncio.Event()
-    install_stop_signals(stop)
-    notifier = SystemdNotifier.from_env(cfg.service.watchdog_s)
-    watchdog = asyncio.create_task(notifier.run_watchdog())
-    notifier.status("loading models")
-    assistant = Assistant(cfg, ctx.gpu)
     speaker: Speaker | None = Speaker(output_device, cfg.audio.playback_latency_s, cfg.audio.reconnect_initial_s,
                                       cfg.audio.reconnect_max_s)
-    state = {"mode": "text" if text_mode else "voice", "state": "starting"}
-    http = None
-    api = None
-    try:
-        await assistant.start()
-        if cfg.metrics.enabled:
-            http = await start_http(cfg.metrics, lambda: {**state, "stages": assistant.health()})
-        if cfg.api.enabled:
-            from Orchestrator.api.server import start_api  # imported only when on: FastAPI is not free
-
-            api = await start_api(assistant, cfg, lambda: dict(state))
+    async with running(cfg, ctx.gpu, "text" if text_mode else "voice") as daemon:
+        assistant, notifier, state, stop = daemon.assistant, daemon.notifier, daemon.state, daemon.stop
         try:
             speaker.open()
+            daemon.on_stop(speaker.close)
         except NoAudioDevice as err:
             if not text_mode:
                 raise
@@ -90,17 +61,6 @@ async def run(args, ctx) -> int:
         _show("LUXA is listening (Ctrl-C to stop)")
         await _until_stopped(loop.run(stop), stop)
         return 0
-    finally:
-        notifier.stopping()
-        watchdog.cancel()
-        if api is not None:
-            await api.close()
-        if http is not None:
-            await http.close()
-        if speaker is not None:
-            speaker.close()
-        await assistant.close()
-        notifier.close()
 
 
 async def _until_stopped(work, stop: asyncio.Event) -> None:
