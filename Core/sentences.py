@@ -102,8 +102,9 @@ class SentenceChunker:
 
     def _next_cut(self) -> int | None:
         cuts = [_sentence_cut(self._buffer)]
-        if self._first_pending:
-            cuts += [_clause_cut(self._buffer), _word_cut(self._buffer, self.first_chunk_max_words)]
+        max_words = self.first_chunk_max_words
+        if self._first_pending and max_words is not None:
+            cuts += [_clause_cut(self._buffer), _word_cut(self._buffer, max_words)]
         found = [c for c in cuts if c is not None]
         return min(found) if found else None
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable
+from typing import AsyncGenerator, Callable
 
 from Config.schema import LuxaConfig
 from Core.breaker import BreakerState, CircuitBreaker
@@ -68,7 +68,7 @@ class AnswerStream:
     same time, and a manager-wide "last result" read after an await could be the other's.
     """
 
-    def __init__(self, pieces: AsyncIterator[str], turn: _Turn) -> None:
+    def __init__(self, pieces: AsyncGenerator[str, None], turn: _Turn) -> None:
         self._pieces = pieces
         self._turn = turn
 
@@ -109,7 +109,7 @@ class EnhancedLLMManager:
         self.conversation = self.new_conversation()
 
     def _configured_backends(self) -> list[LlmBackend]:
-        llm, built = self.config.llm, []
+        llm, built = self.config.llm, list[LlmBackend]()
         for name, cfg in sorted(self.config.llm.backends.items(), key=lambda item: item[1].priority):
             if not cfg.enabled:
                 continue
@@ -171,7 +171,7 @@ class EnhancedLLMManager:
         return answer.result
 
     async def _run_turn(self, text: str, conversation: Conversation, language: str | None,
-                        turn: _Turn) -> AsyncIterator[str]:
+                        turn: _Turn) -> AsyncGenerator[str, None]:
         llm = self.config.llm
         conversation.add_user(text)
         request = GenerationRequest(conversation.messages(), llm.max_tokens, llm.temperature, llm.top_p, list(llm.stop),
@@ -218,7 +218,7 @@ class EnhancedLLMManager:
             await chain.aclose()
             self._finish(turn, conversation, finished)
 
-    async def _cleaned(self, backend: LlmBackend, request: GenerationRequest, turn: _Turn) -> AsyncIterator[str]:
+    async def _cleaned(self, backend: LlmBackend, request: GenerationRequest, turn: _Turn) -> AsyncGenerator[str, None]:
         """One backend's stream made speakable; empty pieces are skipped so 'first item' means speech."""
         stats = turn.stats = GenerationStats()
         cleaner = turn.cleaner = SpeechCleaner()

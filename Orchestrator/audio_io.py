@@ -30,7 +30,7 @@ class NoAudioDevice(LuxaError):
     pass
 
 
-def _sd():
+def _sd() -> Any:
     try:
         import sounddevice
     except OSError as err:  # PortAudio itself is missing
@@ -90,17 +90,17 @@ class Microphone:
         except Exception:
             pass
 
-        def callback(indata, frames, time_info, status) -> None:
+        def callback(indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
             block = indata[:, 0].copy()
             try:
                 loop.call_soon_threadsafe(self._put, block)
             except RuntimeError:  # loop closed during shutdown
                 pass
 
-        self._stream = sd.InputStream(device=index, samplerate=rate, channels=1, dtype="float32",
-                                      blocksize=rate * 30 // 1000, callback=callback,
-                                      finished_callback=lambda: None)
-        self._stream.start()
+        stream = sd.InputStream(device=index, samplerate=rate, channels=1, dtype="float32",
+                                blocksize=rate * 30 // 1000, callback=callback, finished_callback=lambda: None)
+        self._stream = stream
+        stream.start()
         log.info("microphone open: %s at %d Hz", info["name"], rate)
         return rate
 
@@ -268,7 +268,7 @@ class Speaker:
         if output is not None:
             _shut(output.stream, "output", output.lock)
 
-    def _callback(self, outdata, frames, time_info, status) -> None:
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         self._tick = time.monotonic()
         out = outdata[:, 0]
         filled = 0

@@ -31,7 +31,9 @@ class SttBackend(Protocol):
     """What the chain needs from a backend (WhisperBackend, or a fake in unit tests)."""
 
     name: str
-    loaded: bool
+
+    @property
+    def loaded(self) -> bool: ...
 
     async def load(self) -> None: ...
     async def warm_up(self) -> None: ...
@@ -50,7 +52,7 @@ class RobustSTTManager:
         if not enabled:
             raise ConfigError("stt.backends: no backend is enabled; enable at least one")
         breaker = config.circuit_breaker
-        members = []
+        members: list[ChainMember[SttBackend]] = []
         for _, name in enabled:
             backend = backends[name] if backends is not None else WhisperBackend(
                 name, self.stt.backends[name], self.stt, config.models.dir, gpu)

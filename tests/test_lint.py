@@ -1,4 +1,5 @@
-"""The product code stays clean under ruff (pyflakes, pycodestyle, import order; pyproject's [tool.ruff])."""
+"""The product code stays clean under ruff (pyflakes, pycodestyle, import order) and mypy (types);
+both read their settings from pyproject.toml ([tool.ruff], [tool.mypy])."""
 from __future__ import annotations
 
 import subprocess
@@ -10,4 +11,11 @@ PRODUCT = ("Config", "Core", "STT", "LLM", "TTS", "Orchestrator", "run_assistant
 def test_ruff_finds_nothing_in_the_product_code(repo_root):
     done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", *PRODUCT], cwd=repo_root,
                           capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_mypy_finds_nothing_in_the_product_code(repo_root):
+    # the cache (.mypy_cache/, ignored by git) makes a run after a small change take seconds
+    done = subprocess.run([sys.executable, "-m", "mypy", *PRODUCT], cwd=repo_root,
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

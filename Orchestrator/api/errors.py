@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -65,7 +67,7 @@ def install_handlers(app: FastAPI) -> None:
         return error_response(500, "internal", f"internal error ({type(err).__name__}); the daemon log has the details")
 
 
-def one_line(errors) -> str:
+def one_line(errors: Sequence[Any]) -> str:
     """Pydantic's first error as 'body.text: Field required' (the rest usually follow from it)."""
     if not errors:
         return "invalid request"

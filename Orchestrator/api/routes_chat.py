@@ -6,14 +6,16 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from LLM import AnswerStream
+from LLM import AnswerStream, ChatResult
 from Orchestrator.api.ids import ID_PATTERN
+from Orchestrator.api.limits import Slot
 from Orchestrator.api.services import Services, services
 from Orchestrator.api.uploads import JSON, content_type
 
@@ -38,13 +40,13 @@ class ChatReply(BaseModel):
     session_id: str | None
 
 
-STREAM_RESPONSE = {200: {"content": {"application/json": {}, "text/event-stream": {}},
+STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {}, "text/event-stream": {}},
                          "description": "JSON, or server-sent events when stream=true"}}
 
 
 @router.post("/chat", response_model=ChatReply, responses=STREAM_RESPONSE,
              dependencies=[Depends(content_type(JSON))])
-async def chat(body: ChatRequest, luxa: Services = Depends(services)):
+async def chat(body: ChatRequest, luxa: Services = Depends(services)) -> ChatReply | StreamingResponse:
     luxa.check_text(body.text)
     llm = luxa.assistant.llm
     conversation = luxa.sessions.get(body.session_id)
@@ -74,9 +76,9 @@ class _Relay:
     inference slot until generation has really stopped.
     """
 
-    def __init__(self, pieces: AnswerStream, slot) -> None:
+    def __init__(self, pieces: AnswerStream, slot: Slot) -> None:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self.result = None
+        self.result: ChatResult | None = None
         self.started = time.perf_counter()
         self.first_s: float | None = None
         self.slot = slot

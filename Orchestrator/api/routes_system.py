@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import psutil
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from Core.errors import LuxaError, ModelMissingError
+from Core.fallback import ChainMember
 from Orchestrator.api.errors import ApiError
 from Orchestrator.api.services import Services, services
 from Orchestrator.api.uploads import JSON, content_type
@@ -61,7 +62,7 @@ async def preload(body: PreloadRequest, luxa: Services = Depends(services)) -> d
         return {"stage": body.stage, "backends": [await _load(member) for member in members]}
 
 
-async def _load(member) -> dict:
+async def _load(member: ChainMember[Any]) -> dict:
     # STT backends load with load(); LLM and TTS backends with start(); both are idempotent
     load = getattr(member.backend, "load", None) or member.backend.start
     started = time.perf_counter()

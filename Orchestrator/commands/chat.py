@@ -1,20 +1,29 @@
 """`chat`: one LLM turn from the command line, or a multi-turn chat on stdin that keeps memory."""
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from LLM import EnhancedLLMManager
+
+if TYPE_CHECKING:
+    from Orchestrator.cli import Context
+
 
 HELP = 'one LLM turn: chat "text" [--json]; with no text, chat line by line on stdin (memory kept)'
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", nargs="?", default=None, help="what to say; leave out to chat on stdin until EOF")
     parser.add_argument("--json", action="store_true", help='print {"reply","latency_ms","first_token_ms","backend","tokens"}')
     parser.add_argument("--language", default=None, help="the user's language (picks the apology when every model fails)")
 
 
-async def run(args, ctx) -> int:
+async def run(args: argparse.Namespace, ctx: Context) -> int:
     from LLM import EnhancedLLMManager  # here, not at the top: the GPU is pinned before llama.cpp loads
     from LLM.inputs import check_user_text
 
@@ -30,7 +39,7 @@ async def run(args, ctx) -> int:
         await manager.close()
 
 
-async def _one_turn(manager, args) -> int:
+async def _one_turn(manager: EnhancedLLMManager, args: argparse.Namespace) -> int:
     if not args.json:
         await _print_streaming(manager, args.text, args.language)
         return 0
@@ -45,7 +54,7 @@ async def _one_turn(manager, args) -> int:
     return 0
 
 
-async def _interactive(manager, args) -> int:
+async def _interactive(manager: EnhancedLLMManager, args: argparse.Namespace) -> int:
     """Read a line, stream the reply, repeat; a bad line is reported and the chat goes on."""
     from Core.errors import LuxaError
 
@@ -68,7 +77,7 @@ async def _interactive(manager, args) -> int:
             print(f"luxa: error: {err}", file=sys.stderr, flush=True)
 
 
-async def _print_streaming(manager, text: str, language: str | None) -> None:
+async def _print_streaming(manager: EnhancedLLMManager, text: str, language: str | None) -> None:
     async for piece in manager.stream(text, language=language):
         print(piece, end="", flush=True)
     print(flush=True)

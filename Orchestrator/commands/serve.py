@@ -7,14 +7,21 @@ api.enabled=true.
 """
 from __future__ import annotations
 
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from Orchestrator.cli import Context
+
+
 HELP = "run the daemon headless (no microphone or speaker) with the control API on; Ctrl-C stops"
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     return None
 
 
-async def run(args, ctx) -> int:
+async def run(args: argparse.Namespace, ctx: Context) -> int:
     from Orchestrator.api.security import server_key
     from Orchestrator.service.daemon import running
 

@@ -35,7 +35,7 @@ HealthFn = Callable[[], dict | Awaitable[dict]]
 
 # Protocol and shutdown limits, not tuning knobs: requests on loopback arrive at once.
 KEEP_ALIVE_S = 5
-SHUTDOWN_GRACE_S = 5.0
+SHUTDOWN_GRACE_S = 5
 NO_STORE = {"Cache-Control": "no-store"}
 
 
