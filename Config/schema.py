@@ -146,8 +146,8 @@ class CloneDefaultVoice(Section):
 
 class TtsCloneConfig(Section):
     model_size: Literal["0.6B", "1.7B"] = "0.6B"
-    models: dict[Literal["0.6B", "1.7B"], str] = Field(
-        default_factory=lambda: {"0.6B": "qwen3-tts-12hz-0.6b-base", "1.7B": "qwen3-tts-12hz-1.7b-base"})
+    models: dict[Literal["0.6B", "1.7B"], str] = {  # pydantic copies it for each instance
+        "0.6B": "qwen3-tts-12hz-0.6b-base", "1.7B": "qwen3-tts-12hz-1.7b-base"}
     gpu_memory_fraction: float = Field(0.5, gt=0.0, le=1.0)
     gpu_dtype: Literal["bfloat16", "float16"] = "bfloat16"
     default_voice: CloneDefaultVoice = Field(default_factory=CloneDefaultVoice)

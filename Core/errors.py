@@ -19,6 +19,10 @@ class AudioInputError(LuxaError):
     """Audio the assistant cannot use: unreadable, empty, silent, NaN, too short or too long."""
 
 
+class TextInputError(LuxaError):
+    """Text that cannot be spoken: empty, only symbols, or binary data."""
+
+
 class GpuError(LuxaError):
     pass
 

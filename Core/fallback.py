@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Awaitable, Callable, Generic, TypeVar
+from typing import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generic, TypeVar
 
 from Core.breaker import BreakerState, CircuitBreaker
 from Core.errors import AllBackendsFailed, BackendError, LuxaError
@@ -118,7 +118,7 @@ class FallbackChain(Generic[B]):
         open_stream: Callable[[B], AsyncIterator[R]],
         only: str | None = None,
         errors: list[str] | None = None,
-    ) -> AsyncIterator[tuple[str, R]]:
+    ) -> AsyncGenerator[tuple[str, R], None]:
         """Yield (backend, item) from the first backend whose first item arrives in time."""
         errors = [] if errors is None else errors
         for m in self._candidates(only):

@@ -228,7 +228,7 @@ def _copy(response, part: Path, offset: int, remaining: int | None, total: int |
 
 def _content_range_starts_at(response, offset: int) -> bool:
     match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
-    return bool(match) and int(match.group(1)) == offset
+    return match is not None and int(match.group(1)) == offset
 
 
 def _reason(err: BaseException) -> str:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import AsyncIterator, Callable
+from typing import AsyncGenerator, Callable
 
 from Config.schema import LuxaConfig
 from Core.breaker import BreakerState, CircuitBreaker
@@ -19,11 +19,11 @@ from Core.errors import AllBackendsFailed, BackendError, ConfigError, LuxaError
 from Core.fallback import ChainMember, FallbackChain
 from Core.gpu import GpuStatus
 from Core.metrics import StageMetrics
+from Core.text import SpeechCleaner
 from LLM import guard
 from LLM.backends.base import GenerationRequest, GenerationStats, LlmBackend
 from LLM.backends.gguf import GgufBackend
 from LLM.backends.openai_compat import OpenAIBackend
-from LLM.clean import SpeechCleaner
 from LLM.conversation import CUT_MARK, Conversation, estimate_tokens
 from LLM.errors import SwapRefused
 from LLM.guard import SentenceLimit
@@ -64,6 +64,7 @@ class _Turn:
     first_token_s: float | None = None
     latency_s: float = 0.0
     stats: GenerationStats = field(default_factory=GenerationStats)
+    cleaner: SpeechCleaner = field(default_factory=SpeechCleaner)
 
     @property
     def reply(self) -> str:
@@ -80,7 +81,7 @@ class AnswerStream:
     same time, and a manager-wide "last result" read after an await could be the other's.
     """
 
-    def __init__(self, pieces: AsyncIterator[str], turn: _Turn) -> None:
+    def __init__(self, pieces: AsyncGenerator[str, None], turn: _Turn) -> None:
         self._pieces = pieces
         self._turn = turn
 
@@ -121,7 +122,7 @@ class EnhancedLLMManager:
         self.conversation = self.new_conversation()
 
     def _configured_backends(self) -> list[LlmBackend]:
-        llm, built = self.config.llm, []
+        llm, built = self.config.llm, list[LlmBackend]()
         for name, cfg in sorted(self.config.llm.backends.items(), key=lambda item: item[1].priority):
             if not cfg.enabled:
                 continue
@@ -194,7 +195,7 @@ class EnhancedLLMManager:
         return answer.result
 
     async def _run_turn(self, text: str, conversation: Conversation, language: str | None,
-                        request: GenerationRequest, max_sentences: int, turn: _Turn) -> AsyncIterator[str]:
+                        request: GenerationRequest, max_sentences: int, turn: _Turn) -> AsyncGenerator[str, None]:
         """Stream one answer; an unusable opening (a recital, a repeat, nothing) is asked again
         with the question alone, once (LLM/guard.py)."""
         llm = self.config.llm
@@ -257,10 +258,11 @@ class EnhancedLLMManager:
         turn.pieces.append(text)
         return text
 
-    async def _generate(self, request: GenerationRequest, turn: _Turn, deadline: float) -> AsyncIterator[str]:
+    async def _generate(self, request: GenerationRequest, turn: _Turn, deadline: float) -> AsyncGenerator[str, None]:
         """Cleaned pieces from the first healthy backend, until the end, the deadline or a failure."""
         llm = self.config.llm
         chain = self.chain.stream(lambda backend: self._cleaned(backend, request, turn))
+        said = False
         try:
             while True:
                 try:
@@ -269,18 +271,21 @@ class EnhancedLLMManager:
                     async with asyncio.timeout_at(deadline):
                         backend, piece = await anext(chain)
                 except StopAsyncIteration:
-                    return
+                    break
                 except (TimeoutError, asyncio.TimeoutError):
                     log.warning("llm answer cut at llm.total_timeout_s=%g s", llm.total_timeout_s)
-                    return
+                    break
                 except AllBackendsFailed as err:
                     log.error("%s; answering with the apology", err)
-                    return
+                    break
                 except BackendError as err:  # failed mid-answer: what was said stays said
                     log.error("%s", err)
-                    return
-                turn.backend = backend
+                    break
+                turn.backend, said = backend, True
                 yield piece
+            # an answer cut by a failure or the time limit keeps the word the cleaner held back
+            if said and (tail := turn.cleaner.flush()):
+                yield tail
         finally:
             await chain.aclose()
 
@@ -296,10 +301,10 @@ class EnhancedLLMManager:
         place = f" {'Tu es à' if code == 'fr' else 'You are in'} {where}." if where else ""
         return f"{self.instructions(code)} {guard.today(code, self.config.intents.time_zone)}{place}"
 
-    async def _cleaned(self, backend: LlmBackend, request: GenerationRequest, turn: _Turn) -> AsyncIterator[str]:
+    async def _cleaned(self, backend: LlmBackend, request: GenerationRequest, turn: _Turn) -> AsyncGenerator[str, None]:
         """One backend's stream made speakable; empty pieces are skipped so 'first item' means speech."""
         stats = turn.stats = GenerationStats()
-        cleaner = SpeechCleaner()
+        cleaner = turn.cleaner = SpeechCleaner()
         raw = backend.stream(request, stats)
         try:
             async for piece in raw:

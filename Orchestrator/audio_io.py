@@ -30,7 +30,7 @@ class NoAudioDevice(LuxaError):
     pass
 
 
-def _sd():
+def _sd() -> Any:
     try:
         import sounddevice
     except OSError as err:  # PortAudio itself is missing
@@ -62,7 +62,13 @@ def find_device(spec: int | str | None, kind: str) -> int | None:
 
 
 class Microphone:
-    """Yields 16 kHz float32 frames of `frame_ms`; reopens the device with back-off when it fails."""
+    """Yields 16 kHz float32 frames of `frame_ms`; reopens the device with back-off when it fails.
+
+    Only digital silence for `dead_after_s` (a real microphone always has a noise floor) gets one
+    reopen: when a device vanishes, PulseAudio quietly moves the stream to another source, often
+    a silent one. Still silent on the fresh stream, the input is muted or a null source: that is
+    said once and listening goes on, since reopening it every few seconds would change nothing.
+    """
 
     def __init__(self, device: int | str | None, frame_ms: int, initial_backoff_s: float, max_backoff_s: float,
                  dead_after_s: float = 0.0, stall_s: float = 2.0, on_attempt: Callable[[], None] | None = None):
@@ -75,6 +81,8 @@ class Microphone:
         self.stall_s = stall_s
         self.dead_after_s = dead_after_s
         self.lost_count = 0
+        self.silent = False  # only digital silence, even after a reopen: muted, or a null source
+        self._reopened_for_silence = False
         self._queue: asyncio.Queue[np.ndarray] = asyncio.Queue(maxsize=500)
         self._stream = None
         self._error: str | None = None
@@ -90,19 +98,33 @@ class Microphone:
         except Exception:
             pass
 
-        def callback(indata, frames, time_info, status) -> None:
+        def callback(indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
             block = indata[:, 0].copy()
             try:
                 loop.call_soon_threadsafe(self._put, block)
             except RuntimeError:  # loop closed during shutdown
                 pass
 
-        self._stream = sd.InputStream(device=index, samplerate=rate, channels=1, dtype="float32",
-                                      blocksize=rate * 30 // 1000, callback=callback,
-                                      finished_callback=lambda: None)
-        self._stream.start()
+        stream = sd.InputStream(device=index, samplerate=rate, channels=1, dtype="float32",
+                                blocksize=rate * 30 // 1000, callback=callback, finished_callback=lambda: None)
+        self._stream = stream
+        stream.start()
         log.info("microphone open: %s at %d Hz", info["name"], rate)
         return rate
+
+    def _only_silence(self) -> None:
+        """Reopen once (the device may be gone); after that, say that the input is silent and listen on."""
+        if not self._reopened_for_silence:
+            self._reopened_for_silence = True
+            raise ConnectionError(f"only digital silence for {self.dead_after_s:g} s")
+        self.silent = True
+        log.warning("the microphone gives only digital silence, even after reopening it: it is muted or "
+                    "a silent source; still listening")
+
+    def _heard_sound(self) -> None:
+        if self.silent:
+            log.info("the microphone hears sound again")
+        self.silent = self._reopened_for_silence = False
 
     def _put(self, block: np.ndarray) -> None:
         if self._queue.full():  # the loop fell behind: drop the oldest audio, never block
@@ -138,11 +160,13 @@ class Microphone:
                     except TimeoutError:
                         # PortAudio often reports a vanished device only by going quiet
                         raise ConnectionError(f"no audio from the microphone for {self.stall_s:g} s") from None
-                    zeros = zeros + len(block) / rate if not block.any() else 0.0
-                    if self.dead_after_s and zeros >= self.dead_after_s:
-                        # a real microphone always has a noise floor; when its device vanishes,
-                        # PulseAudio quietly moves the stream to another source, often a silent one
-                        raise ConnectionError(f"only digital silence for {self.dead_after_s:g} s")
+                    if block.any():
+                        zeros = 0.0
+                        self._heard_sound()
+                    else:
+                        zeros += len(block) / rate
+                    if self.dead_after_s and zeros >= self.dead_after_s and not self.silent:
+                        self._only_silence()
                     block = resample(block, rate, STT_RATE) if rate != STT_RATE else block
                     pending = np.concatenate([pending, block])
                     while len(pending) >= self.frame_len:
@@ -269,7 +293,7 @@ class Speaker:
         if output is not None:
             _shut(output.stream, "output", output.lock)
 
-    def _callback(self, outdata, frames, time_info, status) -> None:
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         self._tick = time.monotonic()
         out = outdata[:, 0]
         filled = 0

@@ -6,7 +6,10 @@ import asyncio
 import importlib
 import logging
 import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
 
 from Config import LuxaConfig, load_config
 from Core import gpu
@@ -60,7 +63,7 @@ def _add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None
                         help="override logging.level")
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     parser = argparse.ArgumentParser(
         prog="run_assistant.py",
         description="LUXA, a fully local voice assistant. With no subcommand: the voice loop (mic -> speaker).",
@@ -70,7 +73,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     parser.add_argument("--input-device", default=None, help="microphone index or name (overrides audio.input_device)")
     parser.add_argument("--output-device", default=None, help="speaker index or name (overrides audio.output_device)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    modules = {}
+    modules: dict[str, ModuleType] = {}
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"Orchestrator.commands.{module_name}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _run(result) -> int:
+def _run(result: int | None | Coroutine[Any, Any, int | None]) -> int:
     """Commands may be plain functions or coroutines; both return an exit code."""
     if asyncio.iscoroutine(result):
         result = asyncio.run(result)

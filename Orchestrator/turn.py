@@ -9,13 +9,16 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 
 from Core import metrics
 from Core.audio import Audio, resample
-from TTS.chunker import SentenceChunker
+from Core.sentences import SentenceChunker
+
+if TYPE_CHECKING:
+    from Orchestrator.assistant import Assistant
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,7 @@ class Stopwatch:
 
 
 class TurnRunner:
-    def __init__(self, assistant, on_text: Callable[[str], None] | None = None):
+    def __init__(self, assistant: Assistant, on_text: Callable[[str], None] | None = None) -> None:
         self.assistant = assistant
         self.on_text = on_text or (lambda piece: None)
 

@@ -11,7 +11,7 @@ import enum
 import itertools
 import logging
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 
@@ -19,8 +19,12 @@ from Core import metrics
 from Core.audio import Audio, dbfs
 from Core.errors import AudioInputError
 from Core.logs import set_turn_id
-from Orchestrator.turn import Stopwatch, TurnResult, TurnRunner
-from STT.vad import Endpointer, SpeechDetector
+from Orchestrator.turn import Sink, Stopwatch, TurnResult, TurnRunner
+from STT.vad import Endpointer, EndpointEvent, SpeechDetector
+
+if TYPE_CHECKING:
+    from Orchestrator.assistant import Assistant
+    from Orchestrator.audio_io import FileMicrophone, Microphone
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,13 @@ CHIME_S = 0.15  # each of the two beeps before a timer's announcement
 BARGE_INS = metrics.counter("luxa_barge_in_total", "replies interrupted by the user")
 
 
+class Playback(Sink, Protocol):
+    """The speaker, or a file for `turn`: a sink that says whether a reply is still being heard."""
+
+    @property
+    def speaking(self) -> bool: ...
+
+
 class State(enum.Enum):
     LISTENING = "listening"
     THINKING = "thinking"
@@ -38,8 +49,9 @@ class State(enum.Enum):
 
 
 class VoiceLoop:
-    def __init__(self, assistant, mic, speaker, show: Callable[[str], None] = print,
-                 on_state: Callable[[State], None] | None = None, on_frame: Callable[[], None] | None = None):
+    def __init__(self, assistant: Assistant, mic: Microphone | FileMicrophone, speaker: Playback,
+                 show: Callable[[str], None] = print, on_state: Callable[[State], None] | None = None,
+                 on_frame: Callable[[], None] | None = None) -> None:
         self.assistant = assistant
         self.config = assistant.config
         self.mic = mic
@@ -149,20 +161,23 @@ class VoiceLoop:
         if self.turn_task and not self.turn_task.done():
             self.turn_task.cancel()
 
-    def _on_event(self, event) -> None:
-        if event.kind == "pause":
+    def _on_event(self, event: EndpointEvent) -> None:
+        audio = event.audio
+        if event.kind == "resume":
+            self._cancel_early()
+        elif audio is None:  # speech_start; a pause and an end always carry the utterance
+            return
+        elif event.kind == "pause":
             self.speech_end = time.perf_counter() - self.config.vad.pause_ms / 1000.0
             if self.config.vad.early_stt:
                 # transcribe during the end-of-turn silence; thrown away if the user goes on
                 self._cancel_early()
-                self.early = asyncio.create_task(self.assistant.stt.transcribe(event.audio))
-        elif event.kind == "resume":
-            self._cancel_early()
+                self.early = asyncio.create_task(self.assistant.stt.transcribe(audio))
         elif event.kind == "end":
-            if self._busy():
+            if self.turn_task is not None:  # a reply still running is replaced (cancel is a no-op once done)
                 self.turn_task.cancel()
             end = self.speech_end or time.perf_counter()
-            self.turn_task = asyncio.create_task(self._turn(event.audio, self.early, end))
+            self.turn_task = asyncio.create_task(self._turn(audio, self.early, end))
             self.early = None
             self.speech_end = None
 
@@ -171,7 +186,7 @@ class VoiceLoop:
             self.early.cancel()
         self.early = None
 
-    async def _turn(self, audio, early: asyncio.Task | None, speech_end: float) -> None:
+    async def _turn(self, audio: Audio, early: asyncio.Task | None, speech_end: float) -> None:
         """One turn; whatever goes wrong in it ends that turn, never the loop."""
         try:
             await self._answer(audio, early, speech_end)
@@ -181,7 +196,7 @@ class VoiceLoop:
             log.error("turn failed: %s: %s", type(err).__name__, err, exc_info=log.isEnabledFor(logging.DEBUG))
             self._set_state(State.LISTENING)
 
-    async def _answer(self, audio, early: asyncio.Task | None, speech_end: float) -> None:
+    async def _answer(self, audio: Audio, early: asyncio.Task | None, speech_end: float) -> None:
         turn_id = f"t{next(self.turn_ids)}"
         set_turn_id(turn_id)
         watch = Stopwatch(speech_end)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 class WakeWordGate:
-    def __init__(self, model: str, threshold: float, listen_window_s: float, clock=time.monotonic):
+    def __init__(self, model: str, threshold: float, listen_window_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         try:
             from pyopen_wakeword import Model, OpenWakeWord, OpenWakeWordFeatures
         except (ImportError, OSError) as err:

@@ -31,8 +31,12 @@ class SttBackend(Protocol):
     """What the chain needs from a backend (WhisperBackend, or a fake in unit tests)."""
 
     name: str
-    loaded: bool
-    multilingual: bool  # False: English only, cannot translate
+
+    @property
+    def loaded(self) -> bool: ...
+
+    @property
+    def multilingual(self) -> bool: ...  # False: English only, cannot translate
 
     async def load(self) -> None: ...
     async def warm_up(self) -> None: ...
@@ -51,7 +55,7 @@ class RobustSTTManager:
         if not enabled:
             raise ConfigError("stt.backends: no backend is enabled; enable at least one")
         breaker = config.circuit_breaker
-        members = []
+        members: list[ChainMember[SttBackend]] = []
         for _, name in enabled:
             backend = backends[name] if backends is not None else WhisperBackend(
                 name, self.stt.backends[name], self.stt, config.models.dir, gpu)

@@ -156,8 +156,14 @@ class Endpointer:
                     self._pre.append(frame)
                 return []
             self._open_utterance()
-        self._utterance.append(frame)
+        self._open.append(frame)
         return self._advance(speech)
+
+    @property
+    def _open(self) -> list[np.ndarray]:
+        """The utterance being collected; only called while one is open."""
+        assert self._utterance is not None
+        return self._utterance
 
     def _open_utterance(self) -> None:
         self._utterance = list(self._pre)
@@ -186,7 +192,7 @@ class Endpointer:
         if self._silence_run == self._pause_frames:
             self._paused = True
             events.append(self._event("pause", self._audio()))
-        if self._silence_run >= self._end_silence_frames or len(self._utterance) >= self._max_frames:
+        if self._silence_run >= self._end_silence_frames or len(self._open) >= self._max_frames:
             events.append(self._event("end", self._audio()))
             self._utterance = None
         return events
@@ -194,12 +200,12 @@ class Endpointer:
     def _drop_burst(self) -> None:
         """Too little speech (a click, a cough): forget it, but keep its tail as pre-roll."""
         if self._pre_roll_frames:
-            self._pre.extend(self._utterance[-self._pre_roll_frames:])
+            self._pre.extend(self._open[-self._pre_roll_frames:])
         self._utterance = None
 
     def _audio(self) -> Audio:
         trailing = self._silence_run - min(self._silence_run, self._keep_trailing)
-        frames = self._utterance[:len(self._utterance) - trailing]
+        frames = self._open[:len(self._open) - trailing]
         return Audio(np.concatenate(frames), self.sample_rate)
 
     def _event(self, kind: EventKind, audio: Audio | None = None) -> EndpointEvent:

@@ -17,8 +17,9 @@ import numpy as np
 
 from Core.audio import Audio
 from Core.metrics import histogram
+from Core.sentences import split_for_synthesis
+from Core.text import sanitize
 from TTS.base import SpeechRequest, TTSResult
-from TTS.text import sanitize, split_for_synthesis
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,8 @@ def join(results: list[TTSResult]) -> TTSResult:
     """Pieces of one text as one result, at the rate of the first real voice."""
     if len(results) == 1:
         return results[0]
-    rate = next((r.audio.sample_rate for r in results if r.success and r.audio), results[0].audio.sample_rate)
-    samples = np.concatenate([r.audio.to_rate(rate).samples for r in results if r.audio is not None])
+    rate = next((r.audio.sample_rate for r in results if r.success), results[0].audio.sample_rate)
+    samples = np.concatenate([r.audio.to_rate(rate).samples for r in results])
     errors = [r.error for r in results if r.error]
     real = next((r for r in results if r.success), results[0])
     return TTSResult(all(r.success for r in results), real.backend, sum(r.latency_s for r in results),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from Config.schema import LuxaConfig, TtsBackendConfig
 from Core.audio import Audio
+from Core.errors import BackendError
 from Core.gpu import GpuStatus
 
 
@@ -31,7 +32,7 @@ class TTSResult:
     success: bool  # False when only the emergency silence came out
     backend: str
     latency_s: float
-    audio: Audio | None  # float32 mono at the backend's native rate (not resampled)
+    audio: Audio  # float32 mono at the backend's native rate (not resampled); silence from the emergency
     cached: bool = False
     error: str | None = None
     text: str = ""  # what this audio says: the orchestrator keeps in history only what was played
@@ -64,6 +65,13 @@ class TtsBackend(ABC):
     @abstractmethod
     def voice_for(self, request: SpeechRequest) -> str | None:
         """The voice this backend would use, or None to skip the request (not a failure)."""
+
+    def require_voice(self, request: SpeechRequest) -> str:
+        """voice_for() when synthesising: the manager sends a backend only requests it has a voice for."""
+        voice = self.voice_for(request)
+        if voice is None:
+            raise BackendError(f"tts backend {self.name} has no voice for this request ({request.language})")
+        return voice
 
     def cache_key(self, request: SpeechRequest) -> tuple:
         """Everything besides the text that changes this backend's audio."""

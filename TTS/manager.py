@@ -13,27 +13,25 @@ import logging
 import re
 import time
 from dataclasses import replace
-from typing import AsyncIterator, Callable
+from typing import Callable
 
 from pydantic import ValidationError
 
 from Config.schema import LuxaConfig, TtsBackendConfig, TtsVoiceConfig
 from Core.audio import Audio, problem
 from Core.breaker import BreakerState, CircuitBreaker
-from Core.errors import AllBackendsFailed, BackendError, ConfigError
+from Core.errors import AllBackendsFailed, BackendError, ConfigError, TextInputError
 from Core.fallback import ChainMember, FallbackChain
 from Core.gpu import GpuStatus
 from Core.metrics import StageMetrics, gauge
 from TTS.answer import AnswerSession
 from TTS.base import SpeechRequest, TtsBackend, TTSResult
 from TTS.cache import AudioCache
-from TTS.chunker import split_sentences
 from TTS.emergency import SilentEmergencyBackend
 from TTS.piper_cli import PiperCliBackend
 from TTS.piper_native import PiperNativeBackend
 from TTS.qwen_clone import QwenCloneBackend
 from TTS.system_voice import SystemVoiceBackend
-from TTS.text import TextInputError, sanitize, speakable
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +95,6 @@ class UnifiedTTSManager:
                          language: str | None = None, backend: str | None = None) -> TTSResult:
         """The whole text as one audio, in one voice; long text is spoken piece by piece and joined."""
         return await self.answer(voice, speed, language, backend).say(text)
-
-    def stream(self, text: str, voice: str | None = None, speed: float | None = None,
-               language: str | None = None, backend: str | None = None) -> AsyncIterator[TTSResult]:
-        """One TTSResult per sentence, each yielded as soon as it is synthesised, all in one voice.
-
-        The voice, speed and text are checked now (TextInputError), before any audio is made."""
-        session = self.answer(voice, speed, language, backend)
-        sentences = [s for s in split_sentences(sanitize(text, self.config.tts.max_input_chars)) if speakable(s)]
-        return _spoken(session, sentences)
 
     def health(self) -> dict:
         """{"backends": {name: closed|half_open|open|why it is left out}, "cache": {...}}."""
@@ -174,11 +163,6 @@ class UnifiedTTSManager:
             if member.breaker.state is not BreakerState.OPEN:
                 return self.cache.get(_cache_key(member.backend, request))
         return None
-
-
-async def _spoken(session: AnswerSession, sentences: list[str]) -> AsyncIterator[TTSResult]:
-    for sentence in sentences:
-        yield await session.say(sentence)
 
 
 def _handles(backend: TtsBackend, request: SpeechRequest) -> bool:

@@ -34,7 +34,7 @@ class PiperCliBackend(PiperBackend):
         return super().cache_key(request) + (self.executable(),)
 
     async def synthesize(self, request: SpeechRequest) -> Audio:
-        model = self.model_path(self.voice_for(request))
+        model = self.model_path(self.require_voice(request))
         settings = voice_settings(model)
         length_scale = settings.length_scale / request.speed  # as piper_native does
         argv = [self.executable(), "--model", str(model), "--output-raw", "--length-scale", f"{length_scale:.4f}"]

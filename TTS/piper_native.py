@@ -60,7 +60,7 @@ class PiperNativeBackend(PiperBackend):
             raise BackendError("; ".join(failures))
 
     async def synthesize(self, request: SpeechRequest) -> Audio:
-        loaded = await self._loaded(self.voice_for(request))
+        loaded = await self._loaded(self.require_voice(request))
         return await asyncio.to_thread(loaded.speak, request.text, request.speed)
 
     async def close(self) -> None:

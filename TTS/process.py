@@ -34,12 +34,12 @@ async def run_engine(argv: list[str], stdin: bytes) -> bytes:
     except OSError as err:
         raise BackendError(f"cannot start {argv[0]}: {err.strerror or err}") from None
     try:
-        out, err = await proc.communicate(stdin)
+        out, errors = await proc.communicate(stdin)
     except BaseException:
         await _kill(proc)
         raise
     if proc.returncode != 0:
-        lines = [line for line in err.decode("utf-8", "replace").splitlines() if line.strip()]
+        lines = [line for line in errors.decode("utf-8", "replace").splitlines() if line.strip()]
         detail = lines[-1].strip() if lines else "no error output"
         raise BackendError(f"{os.path.basename(argv[0])} exited with status {proc.returncode}: {detail}")
     return out
@@ -65,14 +65,17 @@ def parse_wav_stream(data: bytes) -> Audio:
     """
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise BackendError("engine output is not a WAV stream")
-    pos, rate, channels, bits = 12, None, None, None
+    pos = 12
+    rate: int | None = None
+    channels: int | None = None
+    bits: int | None = None
     while pos + 8 <= len(data):
         chunk_id, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
         body = pos + 8
         if chunk_id == b"fmt ":
             _, channels, rate, _, _, bits = struct.unpack("<HHIIHH", data[body:body + 16])
         elif chunk_id == b"data":
-            if rate is None or bits != 16:
+            if rate is None or channels is None or bits != 16:
                 raise BackendError(f"engine WAV format not supported (bits={bits}, rate={rate})")
             pcm = data[body:]
             pcm = pcm[: len(pcm) - len(pcm) % (2 * channels)]

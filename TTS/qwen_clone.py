@@ -151,7 +151,7 @@ class QwenCloneBackend(TtsBackend):
         size = self.clone.model_size
         try:
             existing = self.store.find(size, str(Path(audio).resolve()), " ".join(text.split()))
-            prompt = existing or await asyncio.to_thread(self.create_voice, audio, text, size)
+            prompt = existing if existing is not None else await asyncio.to_thread(self.create_voice, audio, text, size)
             if existing:  # load the model now rather than at the first sentence
                 await asyncio.to_thread(self.engine, size)
         except LuxaError as err:

@@ -31,9 +31,14 @@ LANGUAGES = {"zh": "chinese", "en": "english", "ja": "japanese", "ko": "korean",
              "fr": "french", "ru": "russian", "pt": "portuguese", "es": "spanish", "it": "italian"}
 
 
+def _names(clone: TtsCloneConfig) -> dict[str, str]:
+    """Model names by size; a size comes in as text (the API, the CLI)."""
+    return {str(size): name for size, name in clone.models.items()}
+
+
 def model_folder(clone: TtsCloneConfig, size: str, configured_models_dir: str) -> Path:
     """The Base model folder for `size`, or ModelMissingError saying where to put it."""
-    name = clone.models.get(size)
+    name = _names(clone).get(size)
     if not name:
         raise ModelMissingError(f"no Qwen3-TTS {size} folder configured: set tts.clone.models.{size}")
     root = models_dir(configured_models_dir)
@@ -42,7 +47,7 @@ def model_folder(clone: TtsCloneConfig, size: str, configured_models_dir: str) -
     for folder in candidates:
         if (folder / "config.json").is_file() and (folder / "speech_tokenizer" / "config.json").is_file():
             return folder
-    fetch_name = TtsCloneConfig().models[size]  # the Config/models_manifest.yaml entry
+    fetch_name = _names(TtsCloneConfig())[size]  # the Config/models_manifest.yaml entry
     raise ModelMissingError(
         f"Qwen3-TTS {size} Base weights not found at {candidates[-1]} (tts.clone.models.{size}): fetch them with "
         f"`python run_assistant.py models fetch {fetch_name}` or copy the model folder (with speech_tokenizer/) there")

@@ -65,7 +65,7 @@ class SystemVoiceBackend(TtsBackend):
         return super().cache_key(request) + (self.engine, self.executable())
 
     async def synthesize(self, request: SpeechRequest) -> Audio:
-        voice = self.voice_for(request)
+        voice = self.require_voice(request)
         if self.engine == "espeak-ng":
             argv = [self.executable(), "-v", voice, "-s", str(round(ESPEAK_WPM * request.speed)), "-b", "1", "--stdout"]
             return parse_wav_stream(await run_engine(argv, request.text.encode("utf-8")))

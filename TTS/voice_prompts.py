@@ -12,6 +12,7 @@ survives a restart) and in age (expired prompts are deleted when seen). Needs nu
 """
 from __future__ import annotations
 
+import builtins  # the store has a method named list
 import json
 import logging
 import os
@@ -123,7 +124,7 @@ class VoicePromptStore:
                 return prompt
         return None
 
-    def _live(self) -> list[tuple[VoicePrompt, Path]]:
+    def _live(self) -> builtins.list[tuple[VoicePrompt, Path]]:
         if not self.directory.is_dir():
             return []
         found = []
@@ -162,7 +163,7 @@ class VoicePromptStore:
         if data.ref_code is not None:
             arrays["ref_code"] = np.asarray(data.ref_code, np.int64)
         with atomic_write(self._path(prompt.id)) as out:
-            np.savez(out, **arrays)
+            np.savez(out, allow_pickle=False, **arrays)
         now = self.clock()
         os.utime(self._path(prompt.id), (now, now))
 

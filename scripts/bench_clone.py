@@ -3,8 +3,9 @@
 same sentence with the reference processed every time (what stored prompts save).
 
 Without real Qwen3-TTS weights (none are reachable here) it runs on the tiny random model the
-tests build: the figures then measure the plumbing and the reference-processing share, not the
-speed of the real 0.6B/1.7B models. Give --model DIR to time a real Base model folder.
+tests build too (scripts/tiny_qwen.py): the figures then measure the plumbing and the
+reference-processing share, not the speed of the real 0.6B/1.7B models. Give --model DIR to
+time a real Base model folder.
 
     python scripts/bench_clone.py [--model DIR] [--runs N] [--json OUT]
 """
@@ -43,7 +44,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="luxa-bench-clone-"))
     folder = args.model
     if folder is None:
-        from tests.clone.tiny_qwen import build_tiny_base_model
+        from tiny_qwen import build_tiny_base_model  # scripts/ beside this file
 
         folder = build_tiny_base_model(work / "tiny")
     config = LuxaConfig.model_validate({"tts": {"clone": {
@@ -71,7 +72,8 @@ def main() -> int:
                                           ref_audio=(reference.samples, reference.sample_rate),
                                           max_new_tokens=args.max_new_tokens)
         direct.append((time.perf_counter() - t) * 1000)
-    report = {"machine": machine(), "model": str(folder) if args.model else "tiny random Qwen3-TTS Base (tests)",
+    tiny = "tiny random Qwen3-TTS Base (scripts/tiny_qwen.py)"
+    report = {"machine": machine(), "model": str(folder) if args.model else tiny,
               "reference_s": round(load_audio(ref_path).duration_s, 2), "max_new_tokens": args.max_new_tokens,
               "load_s": round(load_s, 2), "create_prompt_ms": percentiles(create),
               "sentence_stored_prompt_ms": percentiles(stored), "sentence_reference_each_time_ms": percentiles(direct)}

@@ -81,7 +81,7 @@ class RawEngines:
 
     def first_sentence(self, text: str, system_prompt: str) -> tuple[str, float, float]:
         """(first sentence, ms to first token, ms to the end of the first sentence)."""
-        from TTS.chunker import SentenceChunker
+        from Core.sentences import SentenceChunker
 
         llm = self.config.llm
         messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": text}]

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark the TTS stage: time to first audio and real-time factor per backend, cache hits.
 
-Each backend is forced in turn through UnifiedTTSManager.stream() (the path the voice loop
-uses: sentence by sentence), with the cache cleared before every run so that every figure is
-a real synthesis. Time to first audio = stream() call -> first sentence's audio; RTF = total
-synthesis time / seconds of audio produced (below 1 = faster than real time).
+Each backend is forced in turn through an answer session fed sentence by sentence (the path the
+voice loop uses), with the cache cleared before every run so that every figure is a real
+synthesis. Time to first audio = start -> first sentence's audio; RTF = total synthesis time /
+seconds of audio produced (below 1 = faster than real time).
 
     python scripts/bench_tts.py [--json OUT] [--runs N] [--set key=value ...]
 """
@@ -23,6 +23,7 @@ from Config import load_config  # noqa: E402
 from bench_common import percentile  # noqa: E402  (scripts/ beside this file)
 from Core import gpu  # noqa: E402
 from Core.errors import LuxaError  # noqa: E402
+from Core.sentences import split_sentences  # noqa: E402
 
 TEXTS = {
     "short": "Turn on the kitchen lights.",
@@ -46,7 +47,9 @@ async def one_run(manager, text: str, backend: str) -> tuple[float, float]:
     manager.cache.clear()
     start = time.perf_counter()
     first, audio_s = None, 0.0
-    async for result in manager.stream(text, backend=backend):
+    answer = manager.answer(backend=backend)
+    for sentence in split_sentences(text):
+        result = await answer.say(sentence)
         if result.backend != backend:
             raise LuxaError(f"{backend} failed during the benchmark: {result.error}")
         first = first if first is not None else time.perf_counter() - start

@@ -89,7 +89,7 @@ def corpus_clips(corpus: Path, quick: bool, limit: int | None) -> list[Clip]:
 
 
 def count_sentences(text: str) -> int:
-    from TTS.chunker import SentenceChunker
+    from Core.sentences import SentenceChunker
 
     chunker = SentenceChunker(first_chunk_max_words=None)
     return len(chunker.feed(text) + chunker.flush())

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Protocol
+from typing import AsyncGenerator, Protocol
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class LlmBackend(Protocol):
     async def start(self) -> None:
         """Load what must be loaded; raise a LuxaError with a one-line reason on failure."""
 
-    def stream(self, request: GenerationRequest, stats: GenerationStats) -> AsyncIterator[str]:
+    def stream(self, request: GenerationRequest, stats: GenerationStats) -> AsyncGenerator[str, None]:
         """Raw text pieces as the model writes them; closing the iterator stops generation."""
 
     def health(self) -> dict:

@@ -13,7 +13,7 @@ import time
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncGenerator, Iterator
 
 import psutil
 
@@ -170,7 +170,7 @@ class GgufBackend:
         finally:
             model.checkin()
 
-    async def stream(self, request: GenerationRequest, stats: GenerationStats) -> AsyncIterator[str]:
+    async def stream(self, request: GenerationRequest, stats: GenerationStats) -> AsyncGenerator[str, None]:
         if self._model is None:
             await self.start()  # a model that failed at start-up is retried when its breaker probes
         model = self._checkout_current()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import AsyncIterator
+from typing import AsyncGenerator, AsyncIterator
 
 import httpx
 
@@ -42,8 +42,9 @@ class OpenAIBackend:
         key = os.environ.get(self._key_env) if self._key_env else None
         return {"Authorization": f"Bearer {key}"} if key else {}
 
-    async def stream(self, request: GenerationRequest, stats: GenerationStats) -> AsyncIterator[str]:
+    async def stream(self, request: GenerationRequest, stats: GenerationStats) -> AsyncGenerator[str, None]:
         await self.start()
+        assert self._client is not None  # start() made it
         body = {
             "model": self.model,
             "messages": request.messages,

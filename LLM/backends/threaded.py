@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import AsyncIterator, Callable, Iterator, TypeVar
+from typing import AsyncGenerator, Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
 
 
-async def iterate_in_thread(produce: Callable[[threading.Event], Iterator[T]]) -> AsyncIterator[T]:
+async def iterate_in_thread(produce: Callable[[threading.Event], Iterator[T]]) -> AsyncGenerator[T, None]:
     """Yield what `produce(stop)` yields; `produce` should also watch `stop` where it blocks long."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()

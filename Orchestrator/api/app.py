@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -13,12 +14,15 @@ from Orchestrator.api.guard import Guard
 from Orchestrator.api.limits import RateLimiter
 from Orchestrator.api.services import Services
 
+if TYPE_CHECKING:
+    from Orchestrator.assistant import Assistant
+
 # Room for JSON quoting (a character may take 6 bytes as \uXXXX) and the other fields.
 JSON_BYTES_PER_CHAR = 6
 BODY_OVERHEAD_BYTES = 16 * 1024
 
 
-def create_app(assistant, api: ApiConfig, key: str, state: Callable[[], dict], version: str = "0") -> FastAPI:
+def create_app(assistant: Assistant, api: ApiConfig, key: str, state: Callable[[], dict], version: str = "0") -> FastAPI:
     app = FastAPI(title="LUXA control API", version=version, docs_url=None, redoc_url=None,
                   description="Local control of the running LUXA assistant. Every route needs the API key "
                               "in 'Authorization: Bearer KEY' or 'X-API-Key: KEY'.")
@@ -42,14 +46,15 @@ def _declare_key(app: FastAPI) -> None:
     """Put the key in the OpenAPI description, so clients and fuzzers know to send it."""
     build = app.openapi
 
-    def openapi() -> dict:
-        if app.openapi_schema is None:
+    def openapi() -> dict[str, Any]:
+        schema = app.openapi_schema
+        if schema is None:
             schema = build()  # FastAPI caches it in app.openapi_schema
             schema.setdefault("components", {})["securitySchemes"] = {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
             }
             schema["security"] = [{"bearer": []}, {"apiKey": []}]
-        return app.openapi_schema
+        return schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema

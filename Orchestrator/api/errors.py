@@ -3,15 +3,16 @@ traceback: OpenAI's error shape, which the control API's own {"code", "message"}
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from Core.errors import AudioInputError, BackendError, ConfigError, LuxaError
+from Core.errors import AudioInputError, BackendError, ConfigError, LuxaError, TextInputError
 from LLM.errors import LlmInputError
-from TTS.text import TextInputError
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def install_handlers(app: FastAPI) -> None:
         return error_response(500, "internal", f"internal error ({type(err).__name__}); the daemon log has the details")
 
 
-def one_line(errors) -> str:
+def one_line(errors: Sequence[Any]) -> str:
     """Pydantic's first error as 'body.text: Field required' (the rest usually follow from it)."""
     if not errors:
         return "invalid request"

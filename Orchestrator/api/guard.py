@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from fastapi import HTTPException
+from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,7 +53,7 @@ class Guard:
             REQUESTS.labels(route, str(status["code"])).inc()
             LATENCY.labels(route).observe(time.perf_counter() - started)
 
-    def _refusal(self, scope: Scope):
+    def _refusal(self, scope: Scope) -> JSONResponse | None:
         client = (scope.get("client") or ("unknown", 0))[0]
         wait = self.limiter.check(client)
         if wait is not None:

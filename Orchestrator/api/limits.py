@@ -106,7 +106,7 @@ class Slot:
     async def __aenter__(self) -> "Slot":
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         self.release()
 
 

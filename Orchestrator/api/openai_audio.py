@@ -9,7 +9,7 @@ import asyncio
 import base64
 import json
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Literal
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from Core.models import installed_extra
+from Core.sentences import split_sentences
+from Core.text import sanitize, speakable
 from Orchestrator.api import audio_formats, subtitles
 from Orchestrator.api.errors import ApiError
 from Orchestrator.api.openai_common import OpenAIRoute, stt_models, tts_models, unknown_model
@@ -25,6 +27,8 @@ from Orchestrator.api.relay import Relay
 from Orchestrator.api.services import Services, services
 from Orchestrator.api.uploads import JSON, MULTIPART, content_type, read_audio
 from STT.transcript import DecodeOptions, Transcript
+from TTS.answer import AnswerSession
+from TTS.base import TTSResult
 
 router = APIRouter(prefix="/v1/audio", tags=["openai"], route_class=OpenAIRoute)
 
@@ -148,7 +152,9 @@ async def speech(body: SpeechRequest, luxa: Services = Depends(services)) -> Res
         return Response(data, media_type=fmt.media_type, headers={"X-Luxa-Backend": result.backend})
     slot = await luxa.slot()
     try:  # checks the voice, speed and text now: an error status, not a broken stream
-        spoken = tts.stream(body.input, voice=voice, speed=body.speed, backend=names[body.model])
+        session = tts.answer(voice, body.speed, None, names[body.model])
+        text = sanitize(body.input, luxa.assistant.config.tts.max_input_chars)
+        spoken = _spoken(session, [s for s in split_sentences(text) if speakable(s)])
     except BaseException:
         slot.release()
         raise
@@ -157,6 +163,12 @@ async def speech(body: SpeechRequest, luxa: Services = Depends(services)) -> Res
         return StreamingResponse(_speech_events(relay, len(body.input)), media_type="text/event-stream",
                                  headers=SSE_HEADERS, background=BackgroundTask(relay.stop))
     return StreamingResponse(_relayed(relay), media_type=fmt.media_type, background=BackgroundTask(relay.stop))
+
+
+async def _spoken(session: AnswerSession, sentences: list[str]) -> AsyncGenerator[TTSResult, None]:
+    """Each sentence's audio as soon as it is synthesised, all in the answer's one voice."""
+    for sentence in sentences:
+        yield await session.say(sentence)
 
 
 async def _encoded(spoken, encoder: audio_formats.Encoder) -> AsyncIterator[bytes]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
@@ -35,13 +36,13 @@ class ChatReply(BaseModel):
     session_id: str | None
 
 
-STREAM_RESPONSE = {200: {"content": {"application/json": {}, "text/event-stream": {}},
+STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {}, "text/event-stream": {}},
                          "description": "JSON, or server-sent events when stream=true"}}
 
 
 @router.post("/chat", response_model=ChatReply, responses=STREAM_RESPONSE,
              dependencies=[Depends(content_type(JSON))])
-async def chat(body: ChatRequest, luxa: Services = Depends(services)):
+async def chat(body: ChatRequest, luxa: Services = Depends(services)) -> ChatReply | StreamingResponse:
     luxa.check_text(body.text)
     llm = luxa.assistant.llm
     conversation = luxa.sessions.get(body.session_id)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,7 +33,7 @@ class Transcription(BaseModel):
     backend: str
 
 
-WAV_RESPONSE = {200: {"content": {"audio/wav": {}},
+WAV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"audio/wav": {}},
                       "description": "16-bit PCM WAV; headers X-Luxa-Backend, X-Luxa-Latency-Ms, X-Luxa-Cached"}}
 
 

@@ -3,19 +3,19 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import psutil
 from fastapi import APIRouter, Depends, Request, Response
-from prometheus_client.exposition import choose_encoder
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from Core import metrics
 from Core.errors import LuxaError, ModelMissingError
+from Core.fallback import ChainMember
 from Orchestrator.api.errors import ApiError
 from Orchestrator.api.openai_common import all_models, model_card
 from Orchestrator.api.services import Services, services
 from Orchestrator.api.uploads import JSON, content_type
+from Orchestrator.service.http import metrics_response
 
 router = APIRouter(tags=["system"])
 MIB = 1024 * 1024
@@ -29,9 +29,7 @@ async def health(luxa: Services = Depends(services)) -> dict:
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 async def prometheus(request: Request) -> Response:
-    # Prometheus asks for OpenMetrics in Accept; curl gets the plain text format
-    encode, media_type = choose_encoder(request.headers.get("accept", ""))
-    return Response(encode(metrics.REGISTRY), media_type=media_type)
+    return metrics_response(request)
 
 
 @router.get("/v1/models")
@@ -68,7 +66,7 @@ async def preload(body: PreloadRequest, luxa: Services = Depends(services)) -> d
         return {"stage": body.stage, "backends": [await _load(member) for member in members]}
 
 
-async def _load(member) -> dict:
+async def _load(member: ChainMember[Any]) -> dict:
     # STT backends load with load(); LLM and TTS backends with start(); both are idempotent
     load = getattr(member.backend, "load", None) or member.backend.start
     started = time.perf_counter()

@@ -1,7 +1,7 @@
 """Voice prompts of the clone backend: create from reference audio, list, show, delete."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
@@ -10,7 +10,7 @@ from Orchestrator.api.services import Services, services
 from Orchestrator.api.uploads import MULTIPART, content_type, read_audio
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
-NOT_BUILT = {501: {"description": "the clone backend is not available (the error says why)"}}
+NOT_BUILT: dict[int | str, dict[str, Any]] = {501: {"description": "the clone backend is not available (the error says why)"}}
 
 
 @router.post("", status_code=201, responses=NOT_BUILT, dependencies=[Depends(content_type(MULTIPART))])

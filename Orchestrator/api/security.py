@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import stat
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from Config.schema import LuxaConfig
@@ -64,7 +65,7 @@ def server_key(config: LuxaConfig) -> tuple[str, Path]:
     return create_key(path), path
 
 
-def presented_key(headers) -> str | None:
+def presented_key(headers: Mapping[str, str]) -> str | None:
     """`Authorization: Bearer KEY` or `X-API-Key: KEY` (Starlette headers, case-insensitive)."""
     auth = headers.get("authorization", "")
     scheme, _, value = auth.partition(" ")

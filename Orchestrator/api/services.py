@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -13,6 +14,9 @@ from Orchestrator.api.errors import ApiError
 from Orchestrator.api.limits import InferenceGate, QueueFull, Slot
 from Orchestrator.api.sessions import SessionStore
 from Orchestrator.api.voices import Voices
+
+if TYPE_CHECKING:  # for mypy only: importing it would load every manager here
+    from Orchestrator.assistant import Assistant
 
 QUEUE_RETRY_AFTER_S = "1"
 # While the voice loop is in a turn, API work waits: the user in the room goes first. Polled,
@@ -23,7 +27,7 @@ YIELD_POLL_S = 0.05
 
 @dataclass
 class Services:
-    assistant: object  # Orchestrator.assistant.Assistant (not imported: keeps this module light)
+    assistant: Assistant
     api: ApiConfig
     state: Callable[[], dict]  # the daemon's mode and state, for /health
     gate: InferenceGate = field(init=False)

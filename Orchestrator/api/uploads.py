@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import Request, UploadFile
@@ -17,7 +18,7 @@ MULTIPART = "multipart/form-data"
 _SAFE_SUFFIX = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".webm", ".aiff", ".aif"}
 
 
-def content_type(expected: str):
+def content_type(expected: str) -> Callable[[Request], None]:
     """A route dependency: 415 unless the request declares `expected`."""
 
     def check(request: Request) -> None:

@@ -12,11 +12,16 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from Core.audio import Audio, write_wav
 from Core.errors import BackendError, LuxaError, ModelMissingError
 from Orchestrator.api.errors import ApiError, from_luxa
 from TTS.voice_prompts import VoicePrompt, VoicePromptError
+
+if TYPE_CHECKING:  # for mypy only: the daemon has loaded them, the module stays light
+    from TTS.manager import UnifiedTTSManager
+    from TTS.qwen_clone import QwenCloneBackend
 
 CLONE_BACKEND = "qwen_clone"
 
@@ -24,10 +29,10 @@ CLONE_BACKEND = "qwen_clone"
 class Voices:
     """Calls into the clone backend when the chain has it, else raises 501 with the reason."""
 
-    def __init__(self, tts) -> None:
+    def __init__(self, tts: UnifiedTTSManager) -> None:
         self.backend, self.reason = _find_backend(tts)
 
-    def require(self):
+    def require(self) -> QwenCloneBackend:
         if self.backend is None:
             raise ApiError(501, "clone_unavailable", f"voice prompts need the {CLONE_BACKEND} TTS backend: {self.reason}")
         return self.backend
@@ -53,7 +58,7 @@ class Voices:
         if self.backend is None:
             raise _unknown(voice_id, f" (the {CLONE_BACKEND} backend is unavailable: {self.reason})")
         try:
-            prompt, _ = await asyncio.to_thread(self.backend.store.get, voice_id)
+            prompt, _ = await asyncio.to_thread(self.require().store.get, voice_id)
         except VoicePromptError as err:
             raise _unknown(voice_id, f": {err}") from None
         return record_json(prompt)
@@ -61,21 +66,21 @@ class Voices:
     async def delete(self, voice_id: str) -> None:
         await self.get(voice_id)  # the same 404 (with the unavailable reason) as a lookup
         try:
-            await asyncio.to_thread(self.backend.store.delete, voice_id)
+            await asyncio.to_thread(self.require().store.delete, voice_id)
         except VoicePromptError as err:  # deleted by another request in between
             raise _unknown(voice_id, f": {err}") from None
 
 
-def _find_backend(tts) -> tuple[object | None, str]:
+def _find_backend(tts: UnifiedTTSManager) -> tuple[QwenCloneBackend | None, str]:
     if CLONE_BACKEND in tts.left_out:
         return None, tts.left_out[CLONE_BACKEND]
     for member in tts.chain.members:
         if member.name == CLONE_BACKEND:
-            return member.backend, ""
+            return cast("QwenCloneBackend", member.backend), ""
     return None, "it is not in the TTS chain"
 
 
-def _create_from_audio(backend, reference: Audio, ref_text: str, model: str | None) -> VoicePrompt:
+def _create_from_audio(backend: QwenCloneBackend, reference: Audio, ref_text: str, model: str | None) -> VoicePrompt:
     """create_voice reads a file: the decoded upload goes through a private temporary WAV, removed
     here on the worker thread once the prompt exists (a client hang-up cannot pull it away mid-read)."""
     with tempfile.TemporaryDirectory(prefix="luxa-voice-") as folder:

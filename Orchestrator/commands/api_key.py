@@ -5,17 +5,23 @@ at start-up, so restart it after --rotate.
 """
 from __future__ import annotations
 
+import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from Orchestrator.cli import Context
+
 
 HELP = "print the control API key (created with 0600 permissions when missing); --rotate replaces it"
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rotate", action="store_true", help="replace the key (restart the daemon afterwards)")
     parser.add_argument("--path", action="store_true", help="print where the key file is instead of the key")
 
 
-def run(args, ctx) -> int:
+def run(args: argparse.Namespace, ctx: Context) -> int:
     from Orchestrator.api.security import create_key, key_path, read_key
 
     path = key_path(ctx.config)

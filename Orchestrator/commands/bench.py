@@ -13,8 +13,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from Core.errors import LuxaError
+
+if TYPE_CHECKING:
+    from Orchestrator.cli import Context
+
 
 HELP = "benchmarks: whole turns against baselines, each stage, resources (p50/p95, machine, models)"
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
@@ -58,7 +64,7 @@ def script_argv(name: str, args: argparse.Namespace, config_path: str | None, ov
     return argv
 
 
-def load_script(module_name: str):
+def load_script(module_name: str) -> ModuleType:
     """A script of scripts/ as a module (scripts/ is not a package; it is their import root)."""
     if str(SCRIPTS_DIR) not in sys.path:
         sys.path.insert(0, str(SCRIPTS_DIR))
@@ -71,7 +77,7 @@ def load_script(module_name: str):
     return module
 
 
-def run(args: argparse.Namespace, ctx) -> int:
+def run(args: argparse.Namespace, ctx: Context) -> int:
     # Not a coroutine: each script runs its own event loop with asyncio.run().
     common = load_script("bench_common")
     names = [n for n in BENCHES if n not in NOT_IN_ALL] if args.what == "all" else [args.what]

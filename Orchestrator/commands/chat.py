@@ -5,20 +5,28 @@ the LLM.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from LLM.manager import ChatResult
+    from Orchestrator.cli import Context
+    from Orchestrator.reply import Replier
+
 
 HELP = 'one LLM turn: chat "text" [--json]; with no text, chat line by line on stdin (memory kept)'
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", nargs="?", default=None, help="what to say; leave out to chat on stdin until EOF")
     parser.add_argument("--json", action="store_true", help='print {"reply","latency_ms","first_token_ms","backend","tokens"}')
     parser.add_argument("--language", default=None, help="the user's language (picks the apology when every model fails)")
 
 
-async def run(args, ctx) -> int:
+async def run(args: argparse.Namespace, ctx: Context) -> int:
     from LLM import EnhancedLLMManager  # here, not at the top: the GPU is pinned before llama.cpp loads
     from LLM.inputs import check_user_text
 
@@ -41,7 +49,7 @@ async def run(args, ctx) -> int:
             await intents.close()
 
 
-async def _answer(replier, text: str, language: str | None, show: bool):
+async def _answer(replier: Replier, text: str, language: str | None, show: bool) -> ChatResult:
     """The whole answer's result; with `show`, its text printed as it streams."""
     answer = replier.stream(text, language=language)
     async for piece in answer:
@@ -52,7 +60,7 @@ async def _answer(replier, text: str, language: str | None, show: bool):
     return answer.result
 
 
-async def _one_turn(replier, args) -> int:
+async def _one_turn(replier: Replier, args: argparse.Namespace) -> int:
     if not args.json:
         await _answer(replier, args.text, args.language, show=True)
         return 0
@@ -68,7 +76,7 @@ async def _one_turn(replier, args) -> int:
     return 0
 
 
-async def _interactive(replier, args) -> int:
+async def _interactive(replier: Replier, args: argparse.Namespace) -> int:
     """Read a line, stream the reply, repeat; a bad line is reported and the chat goes on."""
     from Core.errors import LuxaError
 

@@ -4,9 +4,15 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from Config.loader import DEFAULT_CONFIG_PATH
 from Core.errors import LuxaError
+
+if TYPE_CHECKING:
+    from Orchestrator.cli import Context
+
 
 HELP = "list audio input/output devices (index, name, channels, default rate); --pick to choose"
 
@@ -32,7 +38,7 @@ def query_devices() -> list[dict]:
     return rows
 
 
-def run(args: argparse.Namespace, ctx) -> int:
+def run(args: argparse.Namespace, ctx: Context) -> int:
     rows = query_devices()
     if args.json:
         import json
@@ -83,8 +89,11 @@ def save_device_choice(config_path: str, mic: str | None, speaker: str | None) -
     text = path.read_text(encoding="utf-8")
     for key, value in (("input_device", mic), ("output_device", speaker)):
         rendered = "null" if value is None else yaml.safe_dump(value, default_style='"').strip()
-        text, n = re.subn(rf"^(\s+{key}:)[^#\n]*", lambda m, v=rendered: f"{m.group(1)} {v}   ", text, count=1,
-                          flags=re.M)
+        text, n = re.subn(rf"^(\s+{key}:)[^#\n]*", _replacement(rendered), text, count=1, flags=re.M)
         if n == 0:
             raise LuxaError(f"{path} has no audio.{key} line to update")
     path.write_text(text, encoding="utf-8")
+
+
+def _replacement(rendered: str) -> Callable[[re.Match[str]], str]:
+    return lambda m: f"{m.group(1)} {rendered}   "

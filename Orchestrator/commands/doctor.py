@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from Core.errors import LuxaError
+
+if TYPE_CHECKING:
+    from Config.schema import LuxaConfig
+    from Orchestrator.cli import Context
+
 
 HELP = "check config, models, audio, GPU and every backend; non-zero exit on a blocking problem"
 PROBE_TEXT = "Hello, this is a test of the assistant."
@@ -25,13 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="skip loading the models")
 
 
-async def run(args: argparse.Namespace, ctx) -> int:
+async def run(args: argparse.Namespace, ctx: Context) -> int:
     from Orchestrator.commands.models import check_configured
 
     cfg = ctx.config
     checks = [Check("config", "ok", ctx.config_path or "Config/assistant.yaml (defaults)")]
     for where, _name, path, error in check_configured(cfg):
-        checks.append(Check(f"model {where}", "ok" if error is None else "FAIL", path or error))
+        checks.append(Check(f"model {where}", "ok" if error is None else "FAIL", path or error or ""))
     g = ctx.gpu
     checks.append(Check("gpu", "ok" if g.on_gpu else "warn",
                         f"cuda:0 = card {g.index} {g.name} ({g.free_mb} MiB free)" if g.on_gpu else f"CPU only: {g.reason}"))
@@ -47,7 +53,7 @@ async def run(args: argparse.Namespace, ctx) -> int:
     return 0
 
 
-def _audio_checks(cfg) -> list[Check]:
+def _audio_checks(cfg: LuxaConfig) -> list[Check]:
     from Orchestrator.audio_io import find_device
 
     rows = []
@@ -60,7 +66,7 @@ def _audio_checks(cfg) -> list[Check]:
     return rows
 
 
-async def _backend_checks(ctx) -> list[Check]:
+async def _backend_checks(ctx: Context) -> list[Check]:
     """Load every stage and run each backend once on real input."""
     from Orchestrator.assistant import Assistant
 

@@ -1,38 +1,33 @@
 """The default mode: the voice loop (mic -> speaker), or `--text` to type instead of speaking."""
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
-import signal
 import sys
 import threading
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from Orchestrator.assistant import Assistant
+    from Orchestrator.audio_io import Speaker
+    from Orchestrator.cli import Context
+    from Orchestrator.voice_loop import State
+
 
 HELP = "the voice loop (default when no command is given)"
 log = logging.getLogger(__name__)
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     return None
 
 
-def install_stop_signals(stop: asyncio.Event) -> None:
-    """SIGINT/SIGTERM (and SIGBREAK, how the Windows service stops us) end the daemon cleanly."""
-    loop = asyncio.get_running_loop()
-    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
-        sig = getattr(signal, name, None)
-        if sig is None:
-            continue
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows event loops have no signal handlers
-            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
-
-
-async def run(args, ctx) -> int:
-    from Orchestrator.assistant import Assistant
+async def run(args: argparse.Namespace, ctx: Context) -> int:
     from Orchestrator.audio_io import Microphone, NoAudioDevice, Speaker, find_device
-    from Orchestrator.service.http import start_http
-    from Orchestrator.service.notify import Heartbeat, SystemdNotifier
+    from Orchestrator.service.daemon import running
+    from Orchestrator.service.notify import Heartbeat
 
     cfg = ctx.config
     input_device = args.input_device if getattr(args, "input_device", None) is not None else cfg.audio.input_device
@@ -40,33 +35,14 @@ async def run(args, ctx) -> int:
     text_mode = bool(getattr(args, "text", False))
     if not text_mode:
         find_device(input_device, "input")  # fail fast, before loading models, when there is no mic
-    stop = asyncio.Event()
-    install_stop_signals(stop)
-    notifier = SystemdNotifier.from_env(cfg.service.watchdog_s)
-    watchdog = asyncio.create_task(notifier.run_watchdog())
-    notifier.status("loading models")
-    assistant = Assistant(cfg, ctx.gpu)
-    speaker: Speaker | None = Speaker(output_device, cfg.audio.playback_latency_s, cfg.audio.reconnect_initial_s,
-                                      cfg.audio.reconnect_max_s)
-    state = {"mode": "text" if text_mode else "voice", "state": "starting"}
-    http = None
-    api = None
-    wyoming = None
-    try:
-        await assistant.start()
-        if cfg.metrics.enabled:
-            http = await start_http(cfg.metrics, lambda: {**state, "stages": assistant.health()})
-        if cfg.api.enabled:
-            from Orchestrator.api.server import start_api  # imported only when on: FastAPI is not free
-
-            api = await start_api(assistant, cfg, lambda: dict(state))
-        if cfg.wyoming.enabled:
-            from Orchestrator.wyoming.server import start_wyoming
-
-            wyoming = await start_wyoming(assistant, cfg.wyoming,
-                                          local_busy=lambda: state["state"] in ("thinking", "speaking"))
+    output = Speaker(output_device, cfg.audio.playback_latency_s, cfg.audio.reconnect_initial_s,
+                     cfg.audio.reconnect_max_s)
+    speaker: Speaker | None = output  # None: --text without a speaker, replies are only printed
+    async with running(cfg, ctx.gpu, "text" if text_mode else "voice") as daemon:
+        assistant, notifier, state, stop = daemon.assistant, daemon.notifier, daemon.state, daemon.stop
         try:
-            speaker.open()
+            output.open()
+            daemon.on_stop(output.close)
         except NoAudioDevice as err:
             if not text_mode:
                 raise
@@ -75,7 +51,7 @@ async def run(args, ctx) -> int:
 
         heartbeat = Heartbeat()  # beaten by the voice loop's progress: mic frames, turn steps, mic retries
 
-        def on_state(new_state) -> None:
+        def on_state(new_state: State) -> None:
             heartbeat.beat()
             state["state"] = new_state.value
             notifier.status(new_state.value)
@@ -90,28 +66,15 @@ async def run(args, ctx) -> int:
 
         mic = Microphone(input_device, cfg.audio.frame_ms, cfg.audio.reconnect_initial_s, cfg.audio.reconnect_max_s,
                          cfg.audio.dead_input_s, on_attempt=heartbeat.beat)
-        loop = VoiceLoop(assistant, mic, speaker, show=_show, on_state=on_state, on_frame=heartbeat.beat)
+        loop = VoiceLoop(assistant, mic, output, show=_show, on_state=on_state, on_frame=heartbeat.beat)
         heartbeat.beat()
         notifier.require_progress(heartbeat)  # a loop that runs but no longer hears gets restarted
         _show("LUXA is listening (Ctrl-C to stop)")
         await _until_stopped(loop.run(stop), stop)
         return 0
-    finally:
-        notifier.stopping()
-        watchdog.cancel()
-        if wyoming is not None:
-            await wyoming.close()
-        if api is not None:
-            await api.close()
-        if http is not None:
-            await http.close()
-        if speaker is not None:
-            speaker.close()
-        await assistant.close()
-        notifier.close()
 
 
-async def _until_stopped(work, stop: asyncio.Event) -> None:
+async def _until_stopped(work: Awaitable[object], stop: asyncio.Event) -> None:
     """Run `work` until it ends or `stop` is set; then cancel it promptly."""
     task = asyncio.ensure_future(work)
     stopper = asyncio.ensure_future(stop.wait())
@@ -120,15 +83,16 @@ async def _until_stopped(work, stop: asyncio.Event) -> None:
         if not pending.done():
             pending.cancel()
     await asyncio.gather(task, stopper, return_exceptions=True)
-    if task in done and task.exception():
-        raise task.exception()
+    error = task.exception() if task in done else None
+    if error is not None:
+        raise error
 
 
 def _show(line: str) -> None:
     print(line, flush=True)
 
 
-async def _text_loop(assistant, speaker, stop: asyncio.Event) -> int:
+async def _text_loop(assistant: Assistant, speaker: Speaker | None, stop: asyncio.Event) -> int:
     """Type a question, read (and hear) the reply. Ends on EOF, `exit`, Ctrl-C or SIGTERM."""
     import time
 

@@ -2,9 +2,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from Core import models
 from Core.errors import LuxaError
+
+if TYPE_CHECKING:
+    from Config.schema import LuxaConfig
+
+if TYPE_CHECKING:
+    from Orchestrator.cli import Context
+
 
 HELP = "prepare, list or fetch models (prepare assembles the default Whisper once); use: hot-swap the running LLM"
 
@@ -24,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     use.add_argument("--url", default=None, help="the daemon's control API (default: http://api.host:api.port)")
 
 
-def configured_models(cfg) -> list[tuple[str, str, str]]:
+def configured_models(cfg: LuxaConfig) -> list[tuple[str, str, str]]:
     """(where in the config, model name, kind) for every enabled backend that needs a model."""
     found = [(f"stt.backends.{n}", b.model, "whisper") for n, b in cfg.stt.backends.items() if b.enabled]
     found += [(f"llm.backends.{n}", b.model, "gguf") for n, b in cfg.llm.backends.items()
@@ -34,9 +42,9 @@ def configured_models(cfg) -> list[tuple[str, str, str]]:
     return found
 
 
-def check_configured(cfg) -> list[tuple[str, str, str, str | None]]:
+def check_configured(cfg: LuxaConfig) -> list[tuple[str, str, str, str | None]]:
     """(where, name, path or '', error or None) for each configured model."""
-    rows = []
+    rows: list[tuple[str, str, str, str | None]] = []
     for where, name, kind in configured_models(cfg):
         try:
             info = models.resolve(name, kind, cfg.models.dir)
@@ -46,7 +54,7 @@ def check_configured(cfg) -> list[tuple[str, str, str, str | None]]:
     return rows
 
 
-def run(args: argparse.Namespace, ctx) -> int:
+def run(args: argparse.Namespace, ctx: Context) -> int:
     cfg = ctx.config
     if args.models_command == "prepare":
         rows = check_configured(cfg)
@@ -67,9 +75,9 @@ def run(args: argparse.Namespace, ctx) -> int:
         from Core import fetch
 
         fetched = {entry.name for entry in installed}
-        for name, entry in fetch.load_manifest().models.items():
+        for name, known in fetch.load_manifest().models.items():
             if name not in fetched:
-                print(f"{name:<26} {entry.kind:<8} {'not fetched':<40} (models fetch {name})")
+                print(f"{name:<26} {known.kind:<8} {'not fetched':<40} (models fetch {name})")
         return 0
     if args.models_command == "use":
         return _use(args, cfg)
@@ -79,7 +87,7 @@ def run(args: argparse.Namespace, ctx) -> int:
     return fetch.fetch_by_name(args.name, cfg.models.dir, args.manifest, options, base_url=args.base_url)
 
 
-def _use(args: argparse.Namespace, cfg) -> int:
+def _use(args: argparse.Namespace, cfg: LuxaConfig) -> int:
     """POST /v1/models/llm to the running daemon (`serve`, or the voice loop with api.enabled)."""
     import httpx
 

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from Core.errors import LuxaError
+
+if TYPE_CHECKING:
+    from Orchestrator.cli import Context
+
 
 HELP = "synthesise text to a WAV file: say \"text\" -o out.wav [--backend NAME] [--language xx] [--json]"
 
@@ -25,11 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help='print {"backend","latency_ms","cached","audio_s"}')
 
 
-async def run(args: argparse.Namespace, ctx) -> int:
+async def run(args: argparse.Namespace, ctx: Context) -> int:
     from Core.audio import write_wav
+    from Core.text import sanitize
     from TTS import UnifiedTTSManager
     from TTS.qwen_clone import enable_for_voice
-    from TTS.text import sanitize
 
     sanitize(args.text, ctx.config.tts.max_input_chars)  # refuse empty or binary text before spending seconds loading voices
     manager = UnifiedTTSManager(enable_for_voice(ctx.config, args.voice), ctx.gpu)

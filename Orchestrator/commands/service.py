@@ -7,8 +7,16 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from Core.errors import LuxaError
+
+if TYPE_CHECKING:
+    from Config.schema import MetricsConfig
+    from Orchestrator.cli import Context
+    from Orchestrator.service.systemd import UnitSpec
+    from Orchestrator.service.windows import WindowsServiceSpec
 
 HELP = "install, remove, start, stop or inspect the boot service (systemd unit or Windows service)"
 
@@ -23,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print what would be installed; change nothing")
 
 
-def run(args: argparse.Namespace, ctx) -> int:
+def run(args: argparse.Namespace, ctx: Context) -> int:
     if sys.platform == "win32":
         return _run_windows(args, ctx)
     return _run_systemd(args, ctx)
@@ -32,7 +40,7 @@ def run(args: argparse.Namespace, ctx) -> int:
 # --- Linux ---------------------------------------------------------------------------------
 
 
-def _run_systemd(args: argparse.Namespace, ctx) -> int:
+def _run_systemd(args: argparse.Namespace, ctx: Context) -> int:
     from Orchestrator.service import systemd
 
     spec = systemd.spec_from_config(ctx.config, args.scope or "user", ctx.config_path, tuple(ctx.overrides))
@@ -51,11 +59,11 @@ def _run_systemd(args: argparse.Namespace, ctx) -> int:
     return 0
 
 
-def _ctl(spec) -> str:
+def _ctl(spec: UnitSpec) -> str:
     return "systemctl" + (" --user" if spec.scope == "user" else "")
 
 
-def _install(systemd, spec, dry_run: bool) -> int:
+def _install(systemd: ModuleType, spec: UnitSpec, dry_run: bool) -> int:
     text = systemd.render_unit(spec)
     path = systemd.unit_path(spec)
     if dry_run:
@@ -79,7 +87,7 @@ def _install(systemd, spec, dry_run: bool) -> int:
     return 0
 
 
-def _print_scope_notes(systemd, spec) -> None:
+def _print_scope_notes(systemd: ModuleType, spec: UnitSpec) -> None:
     if spec.scope == "user":
         import getpass
 
@@ -90,6 +98,7 @@ def _print_scope_notes(systemd, spec) -> None:
         return
     import pwd
 
+    assert spec.user is not None  # a system unit always names its user (spec_from_config)
     try:
         pwd.getpwnam(spec.user)
         print(f"runs as {spec.user}; it needs read access to {spec.repo} and membership of group audio")
@@ -100,7 +109,7 @@ def _print_scope_notes(systemd, spec) -> None:
           "or a system-wide PipeWire/PulseAudio server")
 
 
-def _uninstall(systemd, spec) -> int:
+def _uninstall(systemd: ModuleType, spec: UnitSpec) -> int:
     path = systemd.unit_path(spec)
     if systemd.systemd_running(spec.scope):
         systemd.systemctl(spec.scope, "disable", "--now", spec.unit_name)  # may already be off
@@ -116,7 +125,7 @@ def _uninstall(systemd, spec) -> int:
     return 0
 
 
-def _status(systemd, spec, metrics_config) -> int:
+def _status(systemd: ModuleType, spec: UnitSpec, metrics_config: MetricsConfig) -> int:
     path = systemd.unit_path(spec)
     installed = path.exists()
     print(f"unit: {path} ({'installed' if installed else 'not installed'})")
@@ -133,7 +142,7 @@ def _status(systemd, spec, metrics_config) -> int:
     return 0 if installed and active else 3
 
 
-def _health_line(metrics_config) -> str:
+def _health_line(metrics_config: MetricsConfig) -> str:
     host = f"[{metrics_config.host}]" if ":" in metrics_config.host else metrics_config.host
     url = f"http://{host}:{metrics_config.port}/health"
     try:
@@ -147,7 +156,7 @@ def _health_line(metrics_config) -> str:
 # --- Windows -------------------------------------------------------------------------------
 
 
-def _run_windows(args: argparse.Namespace, ctx) -> int:
+def _run_windows(args: argparse.Namespace, ctx: Context) -> int:
     from Orchestrator.service import systemd, windows
 
     if args.scope == "user":
@@ -168,7 +177,7 @@ def _run_windows(args: argparse.Namespace, ctx) -> int:
         raise LuxaError(f"service {args.action} {spec.name}: {getattr(err, 'strerror', None) or err}") from None
 
 
-def _windows_action(windows, spec, action: str) -> int:
+def _windows_action(windows: ModuleType, spec: WindowsServiceSpec, action: str) -> int:
     if action == "install":
         windows.install(spec)
         print(f"installed service {spec.name} (automatic start); start it now with: "

@@ -5,15 +5,23 @@ non-zero when any file failed, so scripts notice.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from Core.errors import LuxaError
+
+if TYPE_CHECKING:
+    from STT.transcript import Transcript
+
+if TYPE_CHECKING:
+    from Orchestrator.cli import Context
 
 HELP = "transcribe audio files (WAV, FLAC, Ogg/Opus, anything FFmpeg reads), one line per file"
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files to transcribe")
     parser.add_argument("--json", action="store_true",
                         help='one JSON object per line: {"file","text","language","duration_s","latency_ms"}')
@@ -21,7 +29,7 @@ def add_arguments(parser) -> None:
                         help="spoken language (en, fr, ...); default stt.language, else detected")
 
 
-async def run(args, ctx) -> int:
+async def run(args: argparse.Namespace, ctx: Context) -> int:
     from Core.audio import load_audio
     from STT import RobustSTTManager  # inside run(): the GPU is pinned by now
 
@@ -51,7 +59,7 @@ def _report(message: str) -> int:
     return 1
 
 
-def _line(path: str, result, as_json: bool) -> str:
+def _line(path: str, result: Transcript, as_json: bool) -> str:
     if not as_json:
         return f"{path}: {result.text}"
     return json.dumps({

@@ -8,10 +8,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from typing import TYPE_CHECKING
 
 from Core import audio as core_audio
 from Core.audio import load_audio, write_wav
 from Core.errors import AudioInputError
+
+if TYPE_CHECKING:
+    from Orchestrator.assistant import Assistant
+    from Orchestrator.cli import Context
+    from Orchestrator.turn import FileSink, TurnResult
 
 HELP = "one whole voice turn from a file: transcript, reply, reply audio and timings"
 
@@ -22,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-async def run(args: argparse.Namespace, ctx) -> int:
+async def run(args: argparse.Namespace, ctx: Context) -> int:
     from Orchestrator.assistant import Assistant
 
     audio = load_audio(args.input)
@@ -47,7 +53,7 @@ async def run(args: argparse.Namespace, ctx) -> int:
     return 0
 
 
-async def one_turn(assistant, audio, name: str = "input"):
+async def one_turn(assistant: Assistant, audio: core_audio.Audio, name: str = "input") -> tuple[TurnResult, FileSink]:
     """(TurnResult, FileSink) of the first question in `audio`, played at the speed of speech.
 
     Real-time feeding keeps the timings honest: the endpoint wait and the early STT overlap

@@ -10,6 +10,13 @@ import asyncio
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from TTS.voice_prompts import VoicePrompt
+
+if TYPE_CHECKING:
+    from Orchestrator.cli import Context
 
 HELP = "clone voices for the qwen_clone TTS backend: voices create REF.wav --text \"...\" | list | delete ID"
 
@@ -28,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     delete.add_argument("id", help="voice id from `voices list`")
 
 
-async def run(args: argparse.Namespace, ctx) -> int:
+async def run(args: argparse.Namespace, ctx: Context) -> int:
     from TTS.qwen_clone import QwenCloneBackend, prompt_store  # inside run(): the GPU is pinned by now
 
     if args.action == "list":
@@ -46,7 +53,7 @@ async def run(args: argparse.Namespace, ctx) -> int:
     return 0
 
 
-def _print_list(prompts, as_json: bool) -> None:
+def _print_list(prompts: list[VoicePrompt], as_json: bool) -> None:
     if as_json:
         for p in prompts:
             print(json.dumps({"id": p.id, "model": p.model_size, "text": p.ref_text, "reference": p.ref_audio,

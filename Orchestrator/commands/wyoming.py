@@ -6,55 +6,39 @@ the voice loop and `serve` run the same server beside their own work.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from Orchestrator.cli import Context
 
 HELP = "run a headless Wyoming server (asr, tts, handle) for Home Assistant; Ctrl-C stops"
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--uri", default=None,
                         help="tcp://HOST:PORT, unix://PATH or stdio:// (default wyoming.uri, tcp://127.0.0.1:10300)")
 
 
-async def run(args, ctx) -> int:
-    from Orchestrator.assistant import Assistant
-    from Orchestrator.commands.listen import install_stop_signals
-    from Orchestrator.service.http import start_http
-    from Orchestrator.service.notify import SystemdNotifier
-    from Orchestrator.wyoming.server import check_config, start_wyoming
+async def run(args: argparse.Namespace, ctx: Context) -> int:
+    from Orchestrator.service.daemon import running
+    from Orchestrator.wyoming.server import check_config
 
-    cfg = ctx.config
-    uri = check_config(cfg.wyoming, args.uri)  # before seconds of model loading
+    uri = check_config(ctx.config.wyoming, args.uri)  # before seconds of model loading
+    config = ctx.config.model_copy(update={"wyoming": ctx.config.wyoming.model_copy(update={"enabled": True, "uri": uri})})
     out = sys.stderr if uri.startswith("stdio:") else sys.stdout  # stdio: stdout carries the protocol
-    stop = asyncio.Event()
-    install_stop_signals(stop)
-    notifier = SystemdNotifier.from_env(cfg.service.watchdog_s)
-    watchdog = asyncio.create_task(notifier.run_watchdog())
-    state = {"mode": "wyoming", "state": "loading models"}
-    notifier.status(state["state"])
-    assistant = Assistant(cfg, ctx.gpu)
-    handles: list = []  # anything with `async close()`
-    try:
-        await assistant.start()
-        if cfg.metrics.enabled:
-            handles.append(await start_http(cfg.metrics, lambda: {**state, "stages": assistant.health()}))
-        server = await start_wyoming(assistant, cfg.wyoming, uri)
-        handles.append(server)
-        state["state"] = "serving"
-        notifier.ready()
-        notifier.status(f"serving Wyoming on {server.url}")
+    async with running(config, ctx.gpu, "wyoming") as daemon:
+        server = daemon.wyoming
+        assert server is not None  # started by the daemon: wyoming.enabled is forced on above
+        daemon.state["state"] = "serving"
+        daemon.notifier.ready()
+        daemon.notifier.status(f"serving Wyoming on {server.url}")
         print(f"LUXA Wyoming server on {server.url} (Ctrl-C to stop)", file=out, flush=True)
-        stopper = asyncio.ensure_future(stop.wait())
-        finished = asyncio.ensure_future(server.finished.wait())
+        stopper = asyncio.ensure_future(daemon.stop.wait())
+        finished = asyncio.ensure_future(server.finished.wait())  # stdio: the client closed its input
         await asyncio.wait({stopper, finished}, return_when=asyncio.FIRST_COMPLETED)
         for waiter in (stopper, finished):
             waiter.cancel()
-        return 0
-    finally:
-        notifier.stopping()
-        watchdog.cancel()
-        for handle in reversed(handles):  # the server first: no request may start on closing models
-            await handle.close()
-        await assistant.close()
-        notifier.close()
+    return 0

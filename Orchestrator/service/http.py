@@ -1,22 +1,30 @@
-"""GET /metrics (Prometheus) and GET /health (JSON) served from the daemon's own event loop.
+"""The daemon's one HTTP stack: ASGI apps served by uvicorn inside the daemon's own event loop.
 
-A few lines of HTTP/1.1 on asyncio.start_server instead of a web framework: two read-only
-endpoints, one request per connection, no dependency. Serving from the daemon's loop means a
-stalled loop also stops answering, which is what a health check should see. The control API
-(a later issue) brings its own server.
+GET /metrics (Prometheus) and GET /health (JSON) are a small FastAPI app on metrics.host:port;
+the control API (Orchestrator.api) is another app served the same way on api.host:port. Serving
+from the daemon's loop, not a thread or a second process, means a stalled loop also stops
+answering, which is what a health check should see. The daemon owns the signals (SIGINT/SIGTERM
+stop everything in order), so uvicorn's own signal capture is switched off, and uvicorn leaves
+the daemon's logging configuration alone.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import ipaddress
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import socket
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
+import uvicorn
+from fastapi import FastAPI, Request, Response
 from prometheus_client.exposition import choose_encoder
+from starlette.types import ASGIApp
 
+from Config.schema import MetricsConfig
 from Core import metrics
 from Core.errors import LuxaError
 from Orchestrator.service.process_metrics import register_process_metrics
@@ -25,16 +33,22 @@ log = logging.getLogger(__name__)
 
 HealthFn = Callable[[], dict | Awaitable[dict]]
 
-# Protocol limits, not tuning knobs: a scrape request is a few hundred bytes and arrives at once.
-MAX_REQUEST_BYTES = 8192
-REQUEST_TIMEOUT_S = 5.0
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-           408: "Request Timeout", 500: "Internal Server Error"}
+# Protocol and shutdown limits, not tuning knobs: requests on loopback arrive at once.
+KEEP_ALIVE_S = 5
+SHUTDOWN_GRACE_S = 5
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class _DaemonServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the daemon's handlers stay in place
 
 
 @dataclass
-class HttpHandle:
-    server: asyncio.Server
+class ServerHandle:
+    server: uvicorn.Server
+    task: asyncio.Task
     host: str
     port: int  # the bound port: the configured one, or the one the OS chose for port 0
 
@@ -44,8 +58,40 @@ class HttpHandle:
         return f"http://{host}:{self.port}"
 
     async def close(self) -> None:
-        self.server.close()
-        await self.server.wait_closed()
+        """Finish the responses in flight (up to a grace period), then stop."""
+        self.server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), SHUTDOWN_GRACE_S + 1.0)
+        except (asyncio.TimeoutError, TimeoutError):
+            self.server.force_exit = True
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def serve(app: ASGIApp, host: str, port: int, what: str, hint: str) -> ServerHandle:
+    """Serve `app` on host:port until `await handle.close()`; a busy port is one line naming `hint`."""
+    sock = _bind(host, port, what, hint)
+    uv_config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False,
+                               timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    server = _DaemonServer(uv_config)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=what)
+    while not server.started:
+        if task.done():
+            sock.close()
+            raise LuxaError(f"cannot serve {what} on {host}:{port}: {task.exception() or 'stopped'}")
+        await asyncio.sleep(0.01)
+    return ServerHandle(server, task, host, sock.getsockname()[1])
+
+
+def _bind(host: str, port: int, what: str, hint: str) -> socket.socket:
+    """Bind here, not in uvicorn: a busy port becomes one clear line instead of a sys.exit."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.create_server((host, port), family=family)
+    except OSError as err:
+        raise LuxaError(f"cannot serve {what} on {host}:{port}: {err.strerror or err} ({hint})") from None
+    sock.setblocking(False)
+    return sock
 
 
 def is_loopback(host: str) -> bool:
@@ -57,79 +103,40 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-async def start_http(metrics_config, health: HealthFn) -> HttpHandle:
+def metrics_response(request: Request) -> Response:
+    """The registry in the format the client asked for: Prometheus sends OpenMetrics in Accept,
+    curl and browsers get the plain text format."""
+    encode, media_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encode(metrics.REGISTRY), media_type=media_type, headers=NO_STORE)
+
+
+def metrics_app(health: HealthFn) -> FastAPI:
+    """Read-only, no key: what a Prometheus scrape and a service check need."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    async def health_report() -> Response:
+        status = 200
+        try:
+            report = health()
+            if inspect.isawaitable(report):
+                report = await report
+        except Exception as err:  # a broken health callback must still answer, and say why
+            log.exception("health report failed")
+            status, report = 500, {"state": "error", "error": f"{type(err).__name__}: {err}"}
+        return Response(json.dumps(report, default=str), status, NO_STORE, "application/json")
+
+    app.add_api_route("/metrics", metrics_response, methods=["GET", "HEAD"])
+    app.add_api_route("/health", health_report, methods=["GET", "HEAD"])
+    return app
+
+
+async def start_http(metrics_config: MetricsConfig, health: HealthFn) -> ServerHandle:
     """Serve /metrics and /health on metrics_config.host:port until `await handle.close()`."""
     host, port = metrics_config.host, metrics_config.port
     if not is_loopback(host):
         log.warning("metrics and /health are served on %s, reachable from other machines "
                     "(read-only, no authentication)", host)
     register_process_metrics()
-
-    async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await _serve_one(reader, writer, health)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the client went away; nothing to answer
-        finally:
-            writer.close()
-
-    try:
-        server = await asyncio.start_server(serve_connection, host, port, limit=MAX_REQUEST_BYTES)
-    except OSError as err:
-        raise LuxaError(f"cannot serve metrics on {host}:{port}: {err.strerror or err} "
-                        f"(set metrics.port or metrics.enabled=false)") from None
-    handle = HttpHandle(server, host, server.sockets[0].getsockname()[1])
+    handle = await serve(metrics_app(health), host, port, "metrics", "set metrics.port or metrics.enabled=false")
     log.info("metrics on %s/metrics, health on %s/health", handle.url, handle.url)
     return handle
-
-
-async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, health: HealthFn) -> None:
-    try:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT_S)
-    except asyncio.TimeoutError:
-        return await _respond(writer, 408, b"request timeout\n")
-    except asyncio.LimitOverrunError:
-        return await _respond(writer, 400, b"request too large\n")
-    request_line, *header_lines = head.decode("latin-1").split("\r\n")
-    parts = request_line.split()
-    headers = dict(_header(line) for line in header_lines if ":" in line)
-    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-        return await _respond(writer, 400, b"bad request line\n")
-    method, target = parts[0], parts[1].split("?", 1)[0]
-    if method not in ("GET", "HEAD"):
-        return await _respond(writer, 405, b"only GET\n", extra={"Allow": "GET, HEAD"})
-    send_body = method == "GET"
-    if target == "/metrics":
-        # Prometheus asks for OpenMetrics in Accept; curl and browsers get the plain text format
-        encode, content_type = choose_encoder(headers.get("accept", ""))
-        return await _respond(writer, 200, encode(metrics.REGISTRY), content_type, send_body)
-    if target == "/health":
-        status, body = await _health_body(health)
-        return await _respond(writer, status, body, "application/json", send_body)
-    await _respond(writer, 404, b"try /metrics or /health\n")
-
-
-def _header(line: str) -> tuple[str, str]:
-    name, _, value = line.partition(":")
-    return name.strip().lower(), value.strip()
-
-
-async def _health_body(health: HealthFn) -> tuple[int, bytes]:
-    try:
-        report = health()
-        if inspect.isawaitable(report):
-            report = await report
-        return 200, json.dumps(report, default=str).encode()
-    except Exception as err:  # a broken health callback must still answer, and say why
-        log.exception("health report failed")
-        return 500, json.dumps({"state": "error", "error": f"{type(err).__name__}: {err}"}).encode()
-
-
-async def _respond(writer: asyncio.StreamWriter, status: int, body: bytes,
-                   content_type: str = "text/plain; charset=utf-8", send_body: bool = True,
-                   extra: dict[str, str] | None = None) -> None:
-    headers = {"Content-Type": content_type, "Content-Length": str(len(body)),
-               "Connection": "close", "Cache-Control": "no-store", **(extra or {})}
-    head = f"HTTP/1.1 {status} {REASONS[status]}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    writer.write(head.encode("latin-1") + b"\r\n" + (body if send_body else b""))
-    await writer.drain()

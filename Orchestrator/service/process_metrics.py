@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import platform
 import threading
+from collections.abc import Iterator
 from importlib import metadata
 
 import psutil
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from Core import metrics
 
@@ -30,7 +32,7 @@ class PsutilProcessCollector:
         if registry is not None:
             registry.register(self)
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         p = self._process
         memory = p.memory_info()
         cpu = p.cpu_times()

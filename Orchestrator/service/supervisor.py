@@ -12,6 +12,7 @@ import logging.handlers
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -53,7 +54,7 @@ def rotating_logger(name: str, path: str, max_bytes: int, backups: int) -> loggi
 
 
 def _ask_to_stop(child: subprocess.Popen) -> None:
-    if os.name == "nt":
+    if sys.platform == "win32":
         # the child runs in its own process group: CTRL_BREAK reaches it as SIGBREAK
         child.send_signal(signal.CTRL_BREAK_EVENT)
     else:
@@ -64,7 +65,9 @@ def run_child(command: Sequence[str], stop: threading.Event, log: logging.Logger
               stop_timeout_s: float, env: dict[str, str] | None = None,
               on_start: Callable[[int], None] | None = None) -> ChildOutcome:
     """Run `command` until it exits or `stop` is set; then ask it to stop, and kill it after the timeout."""
-    flags = subprocess.CREATE_NEW_PROCESS_GROUP if os.name == "nt" else 0
+    flags = 0
+    if sys.platform == "win32":
+        flags = subprocess.CREATE_NEW_PROCESS_GROUP
     child = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              stdin=subprocess.DEVNULL, env=env, creationflags=flags,
                              text=True, encoding="utf-8", errors="replace")
@@ -89,6 +92,7 @@ def run_child(command: Sequence[str], stop: threading.Event, log: logging.Logger
 
 
 def _copy_lines(child: subprocess.Popen, log: logging.Logger, tail: deque) -> None:
+    assert child.stdout is not None  # run_child opens it as a pipe
     for line in child.stdout:
         line = line.rstrip("\r\n")
         tail.append(line)

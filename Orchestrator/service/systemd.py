@@ -10,11 +10,14 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from Core.errors import LuxaError
 from Core.files import atomic_write
 from Orchestrator.service.supervisor import SERVICE_ENVIRONMENT
+
+if TYPE_CHECKING:
+    from Config.schema import LuxaConfig
 
 Scope = Literal["user", "system"]
 REPO = Path(__file__).resolve().parents[2]
@@ -47,7 +50,7 @@ class UnitSpec:
         return f"{self.name}.service"
 
 
-def spec_from_config(config, scope: Scope, config_path: str | os.PathLike | None,
+def spec_from_config(config: LuxaConfig, scope: Scope, config_path: str | os.PathLike | None,
                      overrides: tuple[str, ...] = (), repo: Path = REPO) -> UnitSpec:
     svc = config.service
     models_dir = Path(config.models.dir).expanduser()
@@ -100,7 +103,7 @@ def _seconds(value: float) -> str:
 
 
 def render_unit(spec: UnitSpec) -> str:
-    command = [spec.python, spec.repo / "run_assistant.py", "--config", spec.config_path]
+    command: list[str | os.PathLike] = [spec.python, spec.repo / "run_assistant.py", "--config", spec.config_path]
     for item in spec.overrides:
         command += ["--set", item]
     system = spec.scope == "system"

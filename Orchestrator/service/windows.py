@@ -13,11 +13,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import PureWindowsPath
+from typing import TYPE_CHECKING, Any
 
 from Orchestrator.service.supervisor import SERVICE_ENVIRONMENT, rotating_logger, run_child
+
+if TYPE_CHECKING:
+    from Config.schema import LuxaConfig
 
 try:  # pywin32 exists on Windows only (pyproject installs it there)
     import pywintypes
@@ -56,7 +61,7 @@ class WindowsServiceSpec:
     overrides: tuple[str, ...] = ()
 
 
-def spec_from_config(config, config_path: str, python: str, repo: str,
+def spec_from_config(config: LuxaConfig, config_path: str, python: str, repo: str,
                      overrides: tuple[str, ...] = ()) -> WindowsServiceSpec:
     svc, logs = config.service, config.logging
     log_file = logs.file or str(PureWindowsPath(os.path.expanduser(svc.state_dir), f"{svc.name}-service.log"))
@@ -141,6 +146,10 @@ def _require_pywin32() -> None:
 
 
 def _write_values(key_path: str, values: dict[str, object]) -> None:
+    if sys.platform != "win32":  # the registry exists only there (this also tells mypy what winreg has)
+        from Core.errors import LuxaError
+
+        raise LuxaError("the service registry exists only on Windows")
     import winreg
 
     kinds = {int: winreg.REG_DWORD, str: winreg.REG_SZ, list: winreg.REG_MULTI_SZ}
@@ -191,7 +200,11 @@ def status(name: str) -> str:
     return STATE_NAMES.get(win32serviceutil.QueryServiceStatus(name)[1], "unknown")
 
 
-def _read_parameters(name: str) -> dict[str, object]:
+def _read_parameters(name: str) -> dict[str, Any]:
+    if sys.platform != "win32":  # the registry exists only there (this also tells mypy what winreg has)
+        from Core.errors import LuxaError
+
+        raise LuxaError("the service registry exists only on Windows")
     import winreg
 
     with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, f"{SERVICES_KEY}\\{name}\\Parameters") as key:
@@ -205,16 +218,16 @@ if win32serviceutil is not None:
         _svc_name_ = "luxa"  # the installed name comes from the SCM (args[0])
         _svc_display_name_ = "LUXA voice assistant"
 
-        def __init__(self, args):
+        def __init__(self, args: list[str]) -> None:
             super().__init__(args)
             self._name = args[0]
             self._stop = threading.Event()
 
-        def SvcStop(self):
+        def SvcStop(self) -> None:
             self.ReportServiceStatus(win32service.SERVICE_STOP_PENDING)
             self._stop.set()
 
-        def SvcDoRun(self):
+        def SvcDoRun(self) -> None:
             p = _read_parameters(self._name)
             log = rotating_logger(self._name, p["LogFile"], int(p["LogMaxBytes"]), int(p["LogBackups"]))
             servicemanager.LogInfoMsg(f"{self._name}: starting the daemon, log in {p['LogFile']}")

@@ -25,6 +25,8 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 
 from Core.audio import Audio
 from Core.errors import AudioInputError, LuxaError
+from Core.sentences import SentenceChunker, split_sentences
+from Core.text import sanitize, speakable
 from LLM.inputs import check_user_text
 from Orchestrator.wyoming.asr import AudioIn
 from Orchestrator.wyoming.convert import FormatError, PcmFormat, pcm16_chunks
@@ -32,8 +34,6 @@ from Orchestrator.wyoming.service import CONNECTIONS, LATENCY, REQUESTS, Busy, W
 from Orchestrator.wyoming.wire import BadFrame, read_event
 from STT.transcript import Transcript as SttTranscript
 from TTS.answer import AnswerSession
-from TTS.chunker import SentenceChunker, split_sentences
-from TTS.text import sanitize, speakable
 
 log = logging.getLogger(__name__)
 

@@ -85,6 +85,14 @@ def stop_daemon(proc: subprocess.Popen) -> int:
     return proc.wait(timeout=10)
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that talks to the daemon loads the real models: it is an integration test."""
+    for item in items:
+        if item.path.is_relative_to(Path(__file__).parent) and "daemon" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def daemon(tmp_path_factory) -> Daemon:
     running = start_daemon(tmp_path_factory.mktemp("luxa-state"))

@@ -98,6 +98,7 @@ def throttled(tmp_path_factory):
     stop_daemon(running.proc)
 
 
+@pytest.mark.integration  # a second daemon, with the real models
 def test_a_client_over_the_rate_limit_gets_429_and_others_are_still_served(throttled):
     # the flood comes from its own loopback address, so it has its own bucket
     with throttled.client(key=None, transport=httpx.HTTPTransport(local_address="127.0.0.42")) as flood:

@@ -1,6 +1,6 @@
 """Voice prompt routes end to end: a daemon with the qwen_clone backend on the tiny Qwen3-TTS model.
 
-The model is the tiny random Base model of the clone tests (tests/clone/tiny_qwen.py), so the
+The model is the tiny random Base model of the clone tests (scripts/tiny_qwen.py), so the
 cloned audio is noise: these tests prove the plumbing (upload -> stored prompt -> speech in that
 voice -> deletion), never the likeness (docs/CLONE.md says what needs the real weights).
 """
@@ -29,7 +29,7 @@ def clone_daemon(tmp_path_factory):
     dot, which --set cannot address). STT loads lazily: nothing here transcribes."""
     if importlib.util.find_spec("qwen_tts") is None:
         pytest.skip(NO_EXTRA)
-    from tests.clone.tiny_qwen import build_tiny_base_model
+    from tiny_qwen import build_tiny_base_model  # scripts/
 
     root = tmp_path_factory.mktemp("luxa-clone-api")
     tiny = build_tiny_base_model(root / "qwen3-tts-tiny-base")

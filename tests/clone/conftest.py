@@ -24,7 +24,7 @@ NO_EXTRA = "the clone extra (qwen-tts) is not installed: scripts/setup.sh --clon
 def tiny_model(tmp_path_factory) -> Path:
     if importlib.util.find_spec("qwen_tts") is None:
         pytest.skip(NO_EXTRA)
-    from tests.clone.tiny_qwen import build_tiny_base_model
+    from tiny_qwen import build_tiny_base_model  # scripts/
 
     return build_tiny_base_model(tmp_path_factory.mktemp("qwen3-tts-tiny-base"))
 

@@ -46,7 +46,8 @@ async def test_chain_skips_clone_with_one_warning_and_speaks_with_piper(no_qwen_
         await manager.start()
         try:
             first = await manager.synthesize("Hello there, the clone voice is not installed.")
-            streamed = [r async for r in manager.stream("One sentence. And another one.")]
+            answer = manager.answer()
+            streamed = [await answer.say(s) for s in ("One sentence.", "And another one.")]
         finally:
             await manager.close()
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

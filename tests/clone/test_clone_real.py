@@ -12,11 +12,10 @@ import time
 import pytest
 
 from Config import LuxaConfig
-from Core.errors import ModelMissingError
+from Core.errors import ModelMissingError, TextInputError
 from tests.fakes import CPU
 from TTS import UnifiedTTSManager
 from TTS.qwen_clone import QwenCloneBackend, enable_for_voice
-from TTS.text import TextInputError
 from TTS.voice_prompts import VoicePromptError
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]

@@ -91,8 +91,9 @@ async def test_each_turn_sends_the_history_and_records_the_reply(fake_config):
 
 async def test_cancelled_turn_keeps_the_partial_reply_marked_as_cut_in_history(fake_config):
     fake_config.llm.total_timeout_s = 60.0
-    # the opening (six words) is held until it is judged, then streams piece by piece
-    slow = FakeBackend("slow", ["Once upon a time,", " there was", " a king", " who"], stall_after=3)
+    # the opening (four words) is held until it is judged, then streams piece by piece; pieces end
+    # with a space: the cleaner holds back a word until it is known to be whole
+    slow = FakeBackend("slow", ["Once upon a time, ", "there was ", "a king ", "who"], stall_after=3)
     manager = manager_with(fake_config, slow)
     heard: list[str] = []
 
@@ -112,7 +113,7 @@ async def test_cancelled_turn_keeps_the_partial_reply_marked_as_cut_in_history(f
 
 async def test_a_turn_cancelled_twice_still_closes_cleanly(fake_config):
     fake_config.llm.total_timeout_s = 60.0
-    slow = FakeBackend("slow", ["Once upon a time, in a land", " far away"], stall_after=1)
+    slow = FakeBackend("slow", ["Once upon a time, in a land ", "far away"], stall_after=1)
     manager = manager_with(fake_config, slow)
     started = asyncio.Event()
 

@@ -10,11 +10,32 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from Config import load_config
+from Orchestrator import voice_loop
 from Orchestrator.voice_loop import VoiceLoop
 
 FRAME = 480  # 30 ms at 16 kHz
+
+
+class QuietEndpointer:
+    """Stands in for the VAD: the policy is logic, and a unit test loads no model."""
+
+    def __init__(self, *args) -> None:
+        self.is_speech = lambda frame: True  # as a barge-in detector: every frame is speech
+
+    def reset(self) -> None:
+        return None
+
+    def process(self, frame: np.ndarray) -> list:
+        return []
+
+
+@pytest.fixture(autouse=True)
+def no_vad_model(monkeypatch):
+    monkeypatch.setattr(voice_loop, "Endpointer", QuietEndpointer)
+    monkeypatch.setattr(voice_loop, "SpeechDetector", QuietEndpointer)
 
 
 class Speaker:
@@ -35,7 +56,6 @@ async def loop_with_a_turn(speaking: bool, mode: str = "half_duplex") -> tuple[V
     config.audio.barge_in = mode
     speaker = Speaker(speaking)
     loop = VoiceLoop(SimpleNamespace(config=config), SimpleNamespace(), speaker, show=lambda s: None)
-    loop.barge_detector = SimpleNamespace(is_speech=lambda f: True)  # every frame is speech
     loop.turn_task = asyncio.create_task(asyncio.sleep(60))
     return loop, speaker
 

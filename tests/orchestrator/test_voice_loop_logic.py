@@ -5,6 +5,7 @@ import asyncio
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from Config import load_config
 from Core.audio import STT_RATE, Audio, load_audio
@@ -64,6 +65,7 @@ class ToneTTS:
         return SimpleNamespace(audio=Audio(tone, 22050), backend="fake")
 
 
+@pytest.mark.integration  # a recording through the real VAD (Silero)
 async def test_a_turn_that_raises_is_logged_and_the_next_question_is_answered(corpus_dir, caplog):
     question = load_audio(corpus_dir / "commands" / "turn_on_the_living_room_lamp.wav").to_rate(STT_RATE)
     gap = np.zeros(STT_RATE * 2, np.float32)

@@ -88,6 +88,7 @@ def test_reset_drops_the_utterance_in_progress():
     assert feed(endpointer, "." * 20) == []
 
 
+@pytest.mark.integration  # the real Silero VAD model
 def test_frames_of_the_wrong_length_or_rate_are_refused():
     with pytest.raises(ValueError, match="480 samples"):
         SpeechDetector(VadConfig()).speech_probability(np.zeros(512, np.float32))
@@ -110,6 +111,7 @@ def loud_span(samples: np.ndarray, below_peak_db: float = 25.0) -> tuple[float, 
     return loud[0] * FRAME / STT_RATE, (loud[-1] + 1) * FRAME / STT_RATE
 
 
+@pytest.mark.integration  # the real Silero VAD model
 @pytest.mark.parametrize("name", ["living_room_light_en.wav", "turn_on_the_living_room_lamp.wav",
                                   "whats_your_name_french.wav"])
 def test_a_recording_padded_with_silence_gives_exactly_one_utterance_covering_the_speech(corpus_dir, name):
@@ -126,6 +128,7 @@ def test_a_recording_padded_with_silence_gives_exactly_one_utterance_covering_th
     assert finishes <= pad_s + len(speech) / STT_RATE + 0.5, "trailing silence should be trimmed"
 
 
+@pytest.mark.integration  # the real Silero VAD model
 @pytest.mark.parametrize("gain_db, heard", [(30.0, True), (0.0, False)])
 def test_quiet_clean_speech_opens_the_gate_only_with_the_quiet_input_gain(corpus_dir, gain_db, heard):
     """fleurs-en-004 as recorded, about -67 dBFS: webrtcvad alone never hears it."""
@@ -155,6 +158,7 @@ def test_quiet_input_gain_lifts_only_input_whose_noise_floor_is_under_60_dbfs():
     assert QuietInputGain(0.0).apply(loud) is loud
 
 
+@pytest.mark.integration  # the real Silero VAD model
 @pytest.mark.parametrize("kind", ["digital silence", "white noise", "brown noise", "faint hiss"])
 def test_silence_and_noise_emit_nothing(kind):
     rng = np.random.default_rng(5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from Core.audio import load_audio, problem, write_wav
+from Core.sentences import split_sentences
 from tests.fakes import CPU
 from TTS import UnifiedTTSManager
 
@@ -49,9 +50,10 @@ async def test_french_without_a_piper_voice_goes_to_espeak_without_counting_a_fa
     assert manager.chain.member("piper_native").breaker._failures == 0
 
 
-async def test_stream_yields_each_sentence_as_soon_as_it_is_ready(manager, word_error_rate):
+async def test_an_answer_speaks_each_sentence_as_soon_as_it_is_ready_in_one_voice(manager, word_error_rate):
     sentences = ["Good morning.", "The coffee is ready in the kitchen.", "Have a nice day!"]
-    results = [r async for r in manager.stream(" ".join(sentences))]
+    answer = manager.answer()
+    results = [await answer.say(s) for s in split_sentences(" ".join(sentences))]
     assert [r.text for r in results] == sentences
     assert {r.backend for r in results} == {"piper_native"}
     for result, sentence in zip(results, sentences):

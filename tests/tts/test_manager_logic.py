@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from Core.audio import Audio
-from Core.errors import BackendError
+from Core.errors import BackendError, TextInputError
 from Core.metrics import REGISTRY
+from Core.sentences import split_sentences
 from tests.fakes import CPU
 from TTS import UnifiedTTSManager
 from TTS import manager as manager_module
 from TTS.base import TtsBackend
-from TTS.text import TextInputError
 
 SPEECH = Audio(np.sin(np.linspace(0, 2000, 22050)).astype(np.float32) * 0.3, 22050)
 
@@ -67,9 +67,10 @@ async def test_empty_nan_or_silent_output_is_a_failure_and_the_next_backend_answ
     assert [c[0] for c in calls] == ["piper_native", "system_voice"]
 
 
-async def test_stream_never_switches_voice_mid_answer(chain):
+async def test_an_answer_never_switches_voice_mid_answer(chain):
     tts, calls = chain(piper_native=[SPEECH, BackendError("crashed"), SPEECH])
-    results = [r async for r in tts.stream("One sentence. Two sentence. Three sentence.")]
+    answer = tts.answer()
+    results = [await answer.say(s) for s in split_sentences("One sentence. Two sentence. Three sentence.")]
     assert [r.backend for r in results] == ["piper_native", "silent_emergency", "piper_native"]
     assert ("system_voice", "Two sentence.") not in calls
 

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 RECORDER = r'''
 import importlib.abc, json, os, sys
 WATCHED = {"faster_whisper", "ctranslate2", "llama_cpp", "onnxruntime", "torch"}
@@ -39,6 +41,7 @@ def _seen(result: subprocess.CompletedProcess) -> list[list[str]]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.integration  # transcribes with the real whisper-base
 def test_transcribe_imports_cuda_libraries_only_after_the_configured_card_is_pinned(repo_root: Path, corpus_dir: Path):
     wav = corpus_dir / "commands" / "living_room_light_en.wav"
     result = _python(repo_root, f'''

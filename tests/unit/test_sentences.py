@@ -1,9 +1,10 @@
-"""SentenceChunker on streamed LLM output: short first chunk, then sentences, no false cuts."""
+"""One sentence splitter (Core.sentences): streamed LLM output (short first chunk, then sentences, no false
+cuts) and whole texts cut to a length an engine reads well."""
 from __future__ import annotations
 
 import pytest
 
-from TTS.chunker import SentenceChunker, split_clauses, split_sentences
+from Core.sentences import SentenceChunker, split_clauses, split_for_synthesis, split_sentences
 
 
 def stream(text: str, max_words: int = 6, piece: int = 3) -> list[str]:
@@ -83,3 +84,18 @@ def test_flush_resets_for_the_next_answer():
 
 def test_split_clauses_cuts_at_commas_semicolons_colons_and_dashes():
     assert split_clauses("a b, c d; e f: g h - i j") == ["a b,", "c d;", "e f:", "g h -", "i j"]
+
+
+def test_long_text_is_split_at_sentences_within_max_chars():
+    text = " ".join(f"Sentence number {w} is here." for w in ["one", "two", "three", "four", "five", "six"])
+    pieces = split_for_synthesis(text, 60)
+    assert all(len(p) <= 60 for p in pieces) and len(pieces) > 1
+    assert " ".join(pieces) == text
+
+
+def test_an_over_long_sentence_is_cut_at_clauses_then_words():
+    sentence = "first part of it, " + "word " * 40 + "end."
+    pieces = split_for_synthesis(sentence, 50)
+    assert pieces[0] == "first part of it,"
+    assert all(len(p) <= 50 for p in pieces)
+    assert " ".join(pieces).split() == sentence.split()

@@ -1,6 +1,7 @@
 """Build a tiny, randomly initialised Qwen3-TTS 12Hz Base model folder (a few MB) at test time.
 
-No Qwen3-TTS weights are reachable here, so the clone tests run the real qwen-tts code on a
+No Qwen3-TTS weights are reachable here, so the clone tests (and scripts/bench_clone.py, which is
+why it lives in scripts/: product code never imports tests/) run the real qwen-tts code on a
 model with the real architecture and file layout but random weights: every code path runs
 (text tokenizer, speech tokenizer encode/decode, speaker encoder, talker, code predictor),
 only the sound is noise. Nothing built here is ever committed.

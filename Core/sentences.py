@@ -1,4 +1,7 @@
-"""Cut streaming LLM output into pieces a voice can start reading before the answer is finished.
+"""Where text is cut for a voice: the one sentence splitter for streamed answers and whole texts.
+
+The chunker cuts streaming LLM output into pieces a voice can start reading before the answer is
+finished; split_for_synthesis cuts a whole text into pieces an engine reads well.
 
 The first piece is cut short (first clause, or the first few words) because the user waits
 for it; later pieces end at sentence boundaries because a voice reads a whole sentence with
@@ -8,6 +11,8 @@ better prosody. A boundary is only a full stop followed by white space, so "3.14
 from __future__ import annotations
 
 import re
+
+from Core.text import speakable
 
 # Words whose trailing full stop does not end a sentence even before a capital ("Dr. Smith").
 ABBREVIATIONS = frozenset({
@@ -97,13 +102,14 @@ class SentenceChunker:
 
     def _next_cut(self) -> int | None:
         cuts = [_sentence_cut(self._buffer)]
-        if self._first_pending:
-            cuts += [_clause_cut(self._buffer), _word_cut(self._buffer, self.first_chunk_max_words)]
+        max_words = self.first_chunk_max_words
+        if self._first_pending and max_words is not None:
+            cuts += [_clause_cut(self._buffer), _word_cut(self._buffer, max_words)]
         found = [c for c in cuts if c is not None]
         return min(found) if found else None
 
     def _emit(self, chunk: str, out: list[str]) -> None:
-        if any(ch.isalnum() for ch in chunk):  # a lone "—" or "**" is not worth a synthesis
+        if speakable(chunk):  # a lone "—" or "**" is not worth a synthesis
             out.append(chunk)
             self._first_pending = False
 
@@ -123,4 +129,43 @@ def split_clauses(text: str) -> list[str]:
             rest = rest[cut:]
         if rest.strip():
             out.append(rest.strip())
+    return out
+
+
+def split_for_synthesis(text: str, max_chars: int) -> list[str]:
+    """Pieces of at most max_chars, cut at sentence, then clause, then word boundaries.
+
+    Long text is split rather than refused: a long answer must still be read out, and engines
+    get slower and less stable on very long inputs.
+    """
+    if len(text) <= max_chars:
+        return [text]
+    pieces: list[str] = []
+    for sentence in split_sentences(text):
+        parts = [sentence] if len(sentence) <= max_chars else _split_long(sentence, max_chars)
+        for part in parts:
+            if pieces and len(pieces[-1]) + 1 + len(part) <= max_chars:
+                pieces[-1] = f"{pieces[-1]} {part}"  # fewer, longer pieces sound more natural
+            else:
+                pieces.append(part)
+    return [p for p in pieces if speakable(p)]
+
+
+def _split_long(sentence: str, max_chars: int) -> list[str]:
+    out: list[str] = []
+    for clause in split_clauses(sentence):
+        if len(clause) <= max_chars:
+            out.append(clause)
+            continue
+        line = ""
+        for word in clause.split():
+            if line and len(line) + 1 + len(word) > max_chars:
+                out.append(line)
+                line = ""
+            line = f"{line} {word}".strip()
+            while len(line) > max_chars:  # one "word" longer than the limit (a hash, junk)
+                out.append(line[:max_chars])
+                line = line[max_chars:]
+        if line:
+            out.append(line)
     return out
