@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import AsyncGenerator, Callable
+from typing import AsyncGenerator, Callable, Protocol
 
 from Config.schema import LuxaConfig
 from Core.breaker import BreakerState, CircuitBreaker
@@ -72,6 +72,22 @@ class _Turn:
 
     def result(self) -> ChatResult:
         return ChatResult(self.reply, self.backend, self.latency_s, self.first_token_s, self.stats.tokens_out)
+
+
+class Answer(Protocol):
+    """What every front door reads an answer through: its text pieces, aclose(), then `.result`.
+
+    The LLM's AnswerStream and a command handler's answer (Orchestrator.reply.CommandAnswer) both are one.
+    """
+
+    def __aiter__(self) -> Answer: ...
+
+    async def __anext__(self) -> str: ...
+
+    async def aclose(self) -> None: ...
+
+    @property
+    def result(self) -> ChatResult: ...
 
 
 class AnswerStream:

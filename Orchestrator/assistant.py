@@ -40,7 +40,7 @@ class Assistant:
     async def start(self) -> None:
         """Load the three stages concurrently: start-up time is the slowest load, not the sum."""
 
-        async def timed(name: str, manager: RobustSTTManager | EnhancedLLMManager | UnifiedTTSManager) -> None:
+        async def timed(name: str, manager: RobustSTTManager | EnhancedLLMManager | UnifiedTTSManager | Intents) -> None:
             start = time.perf_counter()
             await manager.start()
             self.load_seconds[name] = time.perf_counter() - start

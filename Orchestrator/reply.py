@@ -6,9 +6,9 @@ through `Replier.stream()`, so what a test or a benchmark sees is what the user 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
-from LLM import AnswerStream, EnhancedLLMManager, GenerationOptions
+from LLM import Answer, EnhancedLLMManager, GenerationOptions
 from LLM.conversation import Conversation
 from LLM.inputs import check_user_text
 from LLM.manager import ChatResult
@@ -16,7 +16,7 @@ from Orchestrator.intents import Controls, IntentMatch, Intents
 
 
 class CommandAnswer:
-    """A command's answer, shaped like the LLM's AnswerStream: its text, then its own result."""
+    """A command's answer, an `Answer` like the LLM's AnswerStream: its text, then its own result."""
 
     def __init__(self, intents: Intents, match: IntentMatch, conversation: Conversation,
                  controls: Controls | None) -> None:
@@ -25,7 +25,7 @@ class CommandAnswer:
         self._pieces = self._run(intents, match, conversation, controls)
 
     async def _run(self, intents: Intents, match: IntentMatch, conversation: Conversation,
-                   controls: Controls | None) -> AsyncIterator[str]:
+                   controls: Controls | None) -> AsyncGenerator[str, None]:
         handled = await intents.handle(match, conversation.last_reply, controls)
         elapsed = time.perf_counter() - self._started
         self._result = ChatResult(handled.text, "intent", elapsed, elapsed, 0, match.intent)
@@ -55,7 +55,7 @@ class Replier:
         self.intents = intents
 
     def stream(self, text: str, conversation: Conversation | None = None, language: str | None = None,
-               controls: Controls | None = None, options: GenerationOptions | None = None) -> AnswerStream | CommandAnswer:
+               controls: Controls | None = None, options: GenerationOptions | None = None) -> Answer:
         """The answer's text pieces as they come, then its own `.result`; raises LlmInputError for bad text.
 
         `controls` is the caller's speaker (volume, stop), when it has one; `options` (max_tokens,
@@ -63,7 +63,6 @@ class Replier:
         """
         text = check_user_text(text, self.llm.config.llm.max_input_chars)
         conversation = conversation or self.llm.conversation
-        match = self.intents.match(text, language) if self.intents is not None else None
-        if match is not None:
-            return CommandAnswer(self.intents, match, conversation, controls)  # type: ignore[arg-type]
+        if self.intents is not None and (match := self.intents.match(text, language)) is not None:
+            return CommandAnswer(self.intents, match, conversation, controls)
         return self.llm.stream(text, conversation, language, options)

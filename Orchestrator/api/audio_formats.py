@@ -10,10 +10,16 @@ from __future__ import annotations
 import functools
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from Core.audio import Audio, float32_to_pcm16, wav_bytes
+
+if TYPE_CHECKING:  # PyAV loads only when a muxed format is asked for
+    from av import AudioFrame
+    from av.audio.stream import AudioStream
+    from av.container import OutputContainer
 
 UNKNOWN_SIZE = 0xFFFFFFFF
 OGG_PAGE_US = "100000"
@@ -52,6 +58,14 @@ def available() -> tuple[str, ...]:
     return tuple(name for name, fmt in FORMATS.items() if has(fmt.codec))
 
 
+def _frame(samples: np.ndarray, rate: int) -> AudioFrame:
+    import av
+
+    frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+    frame.sample_rate = rate
+    return frame
+
+
 def encode_whole(audio: Audio, name: str) -> bytes:
     """One complete file, with exact lengths where the format has them (WAV)."""
     if name == "wav":
@@ -67,20 +81,22 @@ class Encoder:
         self.name = name
         self.format = FORMATS[name]
         self.rate: int | None = self.format.rate
-        self._container = None
-        self._stream = None
+        self._started = False  # wav, pcm: the first piece went out (the WAV header with it)
+        self._container: OutputContainer | None = None
+        self._stream: AudioStream | None = None
         self._out: list[bytes] = []
 
     def feed(self, audio: Audio) -> bytes:
         if self.rate is None:
             self.rate = audio.sample_rate
-        samples = audio.to_rate(self.rate).samples
+        rate = self.rate
+        samples = audio.to_rate(rate).samples
         if self.format.muxer is None:
-            head = self._wav_header() if self.name == "wav" and self._container is None else b""
-            self._container = self._container or "raw"
+            head = self._wav_header(rate) if self.name == "wav" and not self._started else b""
+            self._started = True
             return head + float32_to_pcm16(samples)
-        self._open()
-        self._encode(np.ascontiguousarray(np.clip(samples, -1.0, 1.0)[None, :], dtype=np.float32))
+        self._open(rate)
+        self._encode(_frame(np.ascontiguousarray(np.clip(samples, -1.0, 1.0)[None, :], dtype=np.float32), rate))
         return self._take()
 
     def finish(self) -> bytes:
@@ -90,26 +106,23 @@ class Encoder:
         self._container.close()
         return self._take()
 
-    def _open(self) -> None:
+    def _open(self, rate: int) -> None:
         if self._container is not None:
             return
         import av
 
+        codec = self.format.codec
+        assert codec is not None, "every muxed format names its encoder"
         options = {"page_duration": OGG_PAGE_US} if self.format.muxer == "ogg" else {}
         self._container = av.open(self, mode="w", format=self.format.muxer, options=options)
-        self._stream = self._container.add_stream(self.format.codec, rate=self.rate, layout="mono")
+        self._stream = cast("AudioStream", self._container.add_stream(codec, rate=rate, layout="mono"))
 
-    def _encode(self, samples: np.ndarray | None) -> None:
-        import av
-
-        frame = None
-        if samples is not None:
-            frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
-            frame.sample_rate = self.rate
+    def _encode(self, frame: AudioFrame | None) -> None:
+        assert self._container is not None and self._stream is not None, "opened first"
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
 
-    def write(self, data) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         """PyAV writes the container here; no seek(), so nothing already sent is rewritten."""
         self._out.append(bytes(data))
         return len(data)
@@ -119,9 +132,9 @@ class Encoder:
         self._out.clear()
         return out
 
-    def _wav_header(self) -> bytes:
+    def _wav_header(self, rate: int) -> bytes:
         """A 16-bit mono WAV header of unknown length, as streaming players expect."""
         block = 2
         return (b"RIFF" + struct.pack("<I", UNKNOWN_SIZE) + b"WAVEfmt " +
-                struct.pack("<IHHIIHH", 16, 1, 1, self.rate, self.rate * block, block, 16) +
+                struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * block, block, 16) +
                 b"data" + struct.pack("<I", UNKNOWN_SIZE))

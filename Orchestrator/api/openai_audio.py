@@ -26,7 +26,7 @@ from Orchestrator.api.openai_common import OpenAIRoute, stt_models, tts_models, 
 from Orchestrator.api.relay import Relay
 from Orchestrator.api.services import Services, services
 from Orchestrator.api.uploads import JSON, MULTIPART, content_type, read_audio
-from STT.transcript import DecodeOptions, Transcript
+from STT.transcript import DecodeOptions, Segment, Transcript
 from TTS.answer import AnswerSession
 from TTS.base import TTSResult
 
@@ -48,7 +48,7 @@ async def transcriptions(
         response_format: TextFormat = Form("json"),
         granularities: list[Literal["word", "segment"]] = Form(["segment"], alias="timestamp_granularities[]"),
         stream: bool = Form(False, description="server-sent events transcript.text.delta, then .done"),
-        luxa: Services = Depends(services)):
+        luxa: Services = Depends(services)) -> Response:
     options = DecodeOptions("transcribe", prompt, temperature, "word" in granularities)
     return await _text_route(luxa, file, model, language, options, response_format, stream)
 
@@ -64,13 +64,13 @@ async def translations(
         temperature: float = Form(0.0, ge=0.0, le=1.0),
         response_format: TextFormat = Form("json"),
         stream: bool = Form(False),
-        luxa: Services = Depends(services)):
+        luxa: Services = Depends(services)) -> Response:
     options = DecodeOptions("translate", prompt, temperature)
     return await _text_route(luxa, file, model, language, options, response_format, stream)
 
 
 async def _text_route(luxa: Services, file: UploadFile, model: str, language: str | None, options: DecodeOptions,
-                      response_format: str, stream: bool):
+                      response_format: str, stream: bool) -> Response:
     names = stt_models(luxa.assistant)
     if model not in names:
         raise unknown_model(model, list(names))
@@ -104,7 +104,7 @@ def _transcript_response(result: Transcript, options: DecodeOptions, response_fo
     return JSONResponse(body, headers=headers)
 
 
-def _segment_json(segment) -> dict:
+def _segment_json(segment: Segment) -> dict:
     return {"id": segment.id, "seek": segment.seek, "start": segment.start, "end": segment.end,
             "text": segment.text, "tokens": list(segment.tokens), "temperature": segment.temperature,
             "avg_logprob": segment.avg_logprob, "compression_ratio": segment.compression_ratio,
@@ -171,7 +171,7 @@ async def _spoken(session: AnswerSession, sentences: list[str]) -> AsyncGenerato
         yield await session.say(sentence)
 
 
-async def _encoded(spoken, encoder: audio_formats.Encoder) -> AsyncIterator[bytes]:
+async def _encoded(spoken: AsyncGenerator[TTSResult, None], encoder: audio_formats.Encoder) -> AsyncIterator[bytes]:
     """Each sentence's audio encoded as soon as it is synthesised; the container's tail at the end."""
     try:
         async for result in spoken:

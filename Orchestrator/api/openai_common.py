@@ -6,15 +6,19 @@ control API's own routes say 422; the error body has the same shape everywhere (
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from Core.errors import LuxaError
 from Orchestrator.api.errors import ApiError, from_luxa, one_line
 from TTS.manager import EMERGENCY
+
+if TYPE_CHECKING:  # for mypy only: the daemon has loaded it
+    from Orchestrator.assistant import Assistant
 
 OWNER = "luxa"
 STARTED = int(time.time())  # "created" of every model: they are the daemon's, loaded at start
@@ -26,7 +30,7 @@ class OpenAIRoute(APIRoute):
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()
 
-        async def openai_handler(request: Request):
+        async def openai_handler(request: Request) -> Response:
             try:
                 return await handler(request)
             except RequestValidationError as err:
@@ -45,7 +49,7 @@ def _as_400(err: ApiError) -> ApiError:
     return err
 
 
-def _param(errors) -> str | None:
+def _param(errors: Sequence[Any]) -> str | None:
     """The field a validation error is about: ('body', 'messages', 0, 'role') -> 'messages'."""
     for error in errors[:1]:
         where = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "form")]
@@ -66,7 +70,7 @@ def model_card(model_id: str) -> dict:
     return {"id": model_id, "object": "model", "created": STARTED, "owned_by": OWNER}
 
 
-def stt_models(assistant) -> dict[str, str | None]:
+def stt_models(assistant: Assistant) -> dict[str, str | None]:
     """Model name -> STT backend: the aliases mean the whole chain, a backend's name or model that backend."""
     names: dict[str, str | None] = dict.fromkeys(assistant.config.openai.stt_models)
     for member in assistant.stt.chain.members:
@@ -75,7 +79,7 @@ def stt_models(assistant) -> dict[str, str | None]:
     return names
 
 
-def tts_models(assistant) -> dict[str, str | None]:
+def tts_models(assistant: Assistant) -> dict[str, str | None]:
     """Model name -> forced TTS backend (None: the chain); the emergency silence is no model."""
     names: dict[str, str | None] = dict.fromkeys(assistant.config.openai.tts_models)
     for member in assistant.tts.chain.members:
@@ -84,12 +88,12 @@ def tts_models(assistant) -> dict[str, str | None]:
     return names
 
 
-def chat_models(assistant) -> list[str]:
+def chat_models(assistant: Assistant) -> list[str]:
     """Every name answers through the same chain (intents, then the LLMs in order)."""
     names = list(assistant.config.openai.chat_models)
     names += [b.model for b in assistant.llm.backends if b.model not in names]
     return names
 
 
-def all_models(assistant) -> list[str]:
+def all_models(assistant: Assistant) -> list[str]:
     return list(dict.fromkeys([*chat_models(assistant), *stt_models(assistant), *tts_models(assistant)]))

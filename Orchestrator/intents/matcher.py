@@ -16,8 +16,9 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from hassil import Intents, RecognizeResult, TextSlotList, merge_dict, recognize_best
+from hassil import Intents, RecognizeResult, SlotList, TextSlotList, merge_dict, recognize_best
 from hassil.errors import MissingListError
+from hassil.models import UnmatchedTextEntity
 from home_assistant_intents import get_intents
 
 from Config.schema import DeviceEntity
@@ -77,7 +78,7 @@ class IntentMatcher:
         # the domain goes with the name, as in Home Assistant: "set the kitchen light to 50 %" needs a light
         names = [(spoken, e.id, {"domain": e.id.split(".")[0]}) for e in entities for spoken in [e.name, *e.aliases]]
         areas = sorted({(spoken, e.area) for e in entities if e.area for spoken in [e.area, *e.area_aliases]})
-        self.slot_lists = {
+        self.slot_lists: dict[str, SlotList] = {
             "name": TextSlotList.from_tuples(names, allow_template=False),
             "area": TextSlotList.from_tuples(areas, allow_template=False),
             "floor": TextSlotList.from_strings([], allow_template=False),
@@ -118,7 +119,7 @@ class IntentMatcher:
             slots={name: e.value for name, e in result.entities.items()},
             spoken={name: str(e.text).strip() for name, e in result.entities.items()},
             unknown={name: str(e.text).strip() for name, e in result.unmatched_entities.items()
-                     if name in REGISTRY_LISTS and str(getattr(e, "text", "")).strip()},
+                     if name in REGISTRY_LISTS and isinstance(e, UnmatchedTextEntity) and str(e.text).strip()},
         )
 
     def _recognize(self, text: str, intents: Intents, language: str, unmatched: bool) -> RecognizeResult | None:

@@ -7,11 +7,16 @@ stops streaming. The client's `vad_sensitivity` scales the trailing silence that
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from Config.schema import VadConfig
 from Core.audio import STT_RATE, Audio
 from Orchestrator.wyoming.convert import FormatError, PcmFormat, to_audio
+
+if TYPE_CHECKING:  # for mypy only: loaded when endpointing is on
+    from STT.vad import Endpointer
 
 # vad_sensitivity -> factor on vad.end_silence_ms (Home Assistant's names)
 SENSITIVITY = {"relaxed": 1.5, "default": 1.0, "aggressive": 0.6}
@@ -24,7 +29,7 @@ class AudioIn:
         self.format = fmt
         self.max_audio_s = max_audio_s
         self._pcm = bytearray()
-        self._endpointer = None
+        self._endpointer: Endpointer | None = None
         self._pending = np.zeros(0, np.float32)
         if vad is not None:
             from STT.vad import Endpointer  # webrtcvad + Silero: only when endpointing is on
@@ -54,7 +59,7 @@ class AudioIn:
         """Everything received, as float32 mono at 16 kHz."""
         return to_audio(bytes(self._pcm), self.format)
 
-    def _endpoint(self, endpointer, pcm: bytes) -> Audio | None:
+    def _endpoint(self, endpointer: Endpointer, pcm: bytes) -> Audio | None:
         # each chunk is resampled on its own: edge effects at chunk joins do not matter to a VAD
         samples = np.concatenate([self._pending, to_audio(pcm, self.format).samples])
         frame = STT_RATE * FRAME_MS // 1000

@@ -21,7 +21,7 @@ from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop, Not
 from wyoming.info import Describe
 from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler
-from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped, SynthesizeVoice
 
 from Core.audio import Audio
 from Core.errors import AudioInputError, LuxaError
@@ -52,7 +52,8 @@ class RequestError(Exception):
 
 
 class LuxaEventHandler(AsyncEventHandler):
-    def __init__(self, service: WyomingService, reader, writer, cancel_on_eof: bool = True) -> None:
+    def __init__(self, service: WyomingService, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 cancel_on_eof: bool = True) -> None:
         super().__init__(reader, writer)
         self.service = service
         self.assistant = service.assistant
@@ -256,7 +257,7 @@ class LuxaEventHandler(AsyncEventHandler):
 
     # -- text to speech ------------------------------------------------------------------------
 
-    def _voice(self, voice) -> tuple[str | None, str | None]:
+    def _voice(self, voice: SynthesizeVoice | None) -> tuple[str | None, str | None]:
         if voice is None:
             return None, None
         return voice.name, voice.language
@@ -290,7 +291,7 @@ class LuxaEventHandler(AsyncEventHandler):
         await self.write_event(AudioStop().event())
         self._answered("synthesize", started)
 
-    async def _speak(self, session, text: str) -> Audio:
+    async def _speak(self, session: AnswerSession, text: str) -> Audio:
         """One sentence through the answer session; a first sentence with no real voice is an error."""
         async with self.service.gate.slot():
             result = await session.say(text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from importlib import metadata
+from typing import TYPE_CHECKING, cast
 
 from wyoming.info import (
     AsrModel,
@@ -23,6 +24,12 @@ from wyoming.info import (
 )
 
 from Core.errors import LuxaError
+
+if TYPE_CHECKING:  # for mypy only: the daemon has loaded them
+    from Config import LuxaConfig
+    from Orchestrator.assistant import Assistant
+    from TTS.piper_voices import PiperBackend
+    from TTS.qwen_clone import QwenCloneBackend
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +59,12 @@ def whisper_languages(model: str, fixed: str | None) -> list[str]:
     return sorted(_LANGUAGE_CODES)
 
 
-def build_info(assistant, endpointing: bool) -> Info:
+def build_info(assistant: Assistant, endpointing: bool) -> Info:
     """The three programs LUXA serves: asr (Whisper chain), tts (voice chain), handle (the LLM)."""
     return Info(asr=[_asr(assistant, endpointing)], tts=[_tts(assistant)], handle=[_handle(assistant)])
 
 
-def _asr(assistant, endpointing: bool) -> AsrProgram:
+def _asr(assistant: Assistant, endpointing: bool) -> AsrProgram:
     stt = assistant.config.stt
     health = assistant.stt.health()
     models = [
@@ -71,7 +78,7 @@ def _asr(assistant, endpointing: bool) -> AsrProgram:
                       supports_transcript_streaming=True, requires_external_vad=not endpointing)
 
 
-def _tts(assistant) -> TtsProgram:
+def _tts(assistant: Assistant) -> TtsProgram:
     tts = assistant.tts
     names = {m.name: m.backend for m in tts.chain.members}
     voices: list[TtsVoice] = []
@@ -84,18 +91,18 @@ def _tts(assistant) -> TtsProgram:
             by_voice.setdefault(("system", v.system), []).append(language)
     for (kind, name), languages in by_voice.items():
         if kind == "piper":
-            voices.append(_piper_voice(piper, name, languages))
+            voices.append(_piper_voice(cast("PiperBackend", piper), name, languages))  # set for a piper voice
         else:
             voices.append(TtsVoice(name=name, attribution=ESPEAK, installed=True, version=None, languages=languages,
                                    description=f"system voice {name}"))
     if "qwen_clone" in names:
-        voices += _clone_voices(names["qwen_clone"], assistant.config)
+        voices += _clone_voices(cast("QwenCloneBackend", names["qwen_clone"]), assistant.config)
     return TtsProgram(name="luxa-tts", attribution=LUXA, installed=True, version=version(),
                       description="LUXA text to speech: Piper, system and cloned voices in a fallback chain",
                       voices=voices, supports_synthesize_streaming=True)
 
 
-def _piper_voice(backend, name: str, languages: list[str]) -> TtsVoice:
+def _piper_voice(backend: PiperBackend, name: str, languages: list[str]) -> TtsVoice:
     speakers = None
     installed = True
     try:
@@ -110,7 +117,7 @@ def _piper_voice(backend, name: str, languages: list[str]) -> TtsVoice:
                     description=f"Piper voice {name}", speakers=speakers)
 
 
-def _clone_voices(backend, config) -> list[TtsVoice]:
+def _clone_voices(backend: QwenCloneBackend, config: LuxaConfig) -> list[TtsVoice]:
     try:
         prompts = backend.store.list()
     except Exception as err:  # a broken store must not take describe down with it
@@ -121,7 +128,7 @@ def _clone_voices(backend, config) -> list[TtsVoice]:
             for p in prompts]
 
 
-def _handle(assistant) -> HandleProgram:
+def _handle(assistant: Assistant) -> HandleProgram:
     llm = assistant.config.llm
     languages = sorted(set(llm.apology) | {"en"})
     models = [

@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Callable
 from functools import partial
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlparse
 
 from wyoming.event import async_get_stdin
@@ -23,6 +23,11 @@ from Config.schema import WyomingConfig
 from Core.errors import ConfigError
 from Orchestrator.wyoming.handler import LuxaEventHandler
 from Orchestrator.wyoming.service import WyomingService
+
+if TYPE_CHECKING:  # for mypy only: the daemon has loaded it; zeroconf is optional
+    from wyoming.zeroconf import HomeAssistantZeroconf
+
+    from Orchestrator.assistant import Assistant
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,7 @@ class WyomingHandle:
         self.service = service
         self.finished = asyncio.Event()  # stdio: the client closed our stdin, there is nothing left to serve
         self._tasks: list[asyncio.Task] = []
-        self._zeroconf = None
+        self._zeroconf: HomeAssistantZeroconf | None = None
 
     async def close(self) -> None:
         await self.server.stop()  # closes the listening socket and every connection
@@ -86,7 +91,7 @@ def _loopback(host: str) -> bool:
         return False
 
 
-async def start_wyoming(assistant, config: WyomingConfig, uri: str | None = None,
+async def start_wyoming(assistant: Assistant, config: WyomingConfig, uri: str | None = None,
                         local_busy: Callable[[], bool] | None = None) -> WyomingHandle:
     """`local_busy`: the voice loop is in a turn (its requests come first)."""
     uri = check_config(config, uri)
@@ -128,7 +133,7 @@ def _bound_port(server: AsyncTcpServer) -> int:
     return int(cast(asyncio.Server, server._server).sockets[0].getsockname()[1])
 
 
-async def _announce(config: WyomingConfig, server: AsyncTcpServer):
+async def _announce(config: WyomingConfig, server: AsyncTcpServer) -> HomeAssistantZeroconf:
     from wyoming.zeroconf import HomeAssistantZeroconf
 
     host = None if _loopback(server.host) or server.host in ("0.0.0.0", "::") else server.host

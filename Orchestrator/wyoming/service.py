@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from wyoming.event import Event
 
 from Config.schema import WyomingConfig
 from Core.metrics import counter, gauge, histogram
 from Orchestrator.api.sessions import SessionStore
 from Orchestrator.wyoming.info import build_info
+
+if TYPE_CHECKING:  # for mypy only: the daemon has loaded it
+    from Orchestrator.assistant import Assistant
 
 REQUESTS = counter("luxa_wyoming_requests_total", "Wyoming requests by type and outcome", ("type", "outcome"))
 LATENCY = histogram("luxa_wyoming_latency_seconds",
@@ -50,7 +56,7 @@ class Gate:
         self.depth = 0
 
     @asynccontextmanager
-    async def slot(self):
+    async def slot(self) -> AsyncIterator[None]:
         if self.depth >= self._limit:
             raise Busy(self._waiting)
         self.depth += 1
@@ -74,13 +80,13 @@ class Gate:
 
 
 class WyomingService:
-    def __init__(self, assistant, config: WyomingConfig, local_busy: Callable[[], bool] | None = None) -> None:
+    def __init__(self, assistant: Assistant, config: WyomingConfig, local_busy: Callable[[], bool] | None = None) -> None:
         self.assistant = assistant
         self.config = config
         self.gate = Gate(config.max_concurrent, config.queue_size, local_busy, config.request_timeout_s)
         self.conversations = SessionStore(config.max_conversations, assistant.llm.new_conversation)
 
-    async def info_event(self):
+    async def info_event(self) -> Event:
         """Built per describe, off the event loop: a voice cloned a minute ago is listed too."""
         info = await asyncio.to_thread(build_info, self.assistant, self.config.endpointing)
         return info.event()
