@@ -94,9 +94,9 @@ class LlmBackendConfig(Section):
 
 
 class LlmConfig(Section):
-    system_prompt: str = "You are LUXA, a voice assistant. Answer in one or two short sentences of plain text."
+    system_prompt: str = "You are a helpful voice assistant. Answer briefly, in plain text."
     system_prompts: dict[str, str] = Field(default_factory=lambda: {  # by the question's language
-        "fr": "Tu es LUXA, un assistant vocal. Réponds en français, en une ou deux phrases courtes.",
+        "fr": "Tu es un assistant vocal serviable. Réponds brièvement, en français.",
     })
     max_sentences: int = Field(2, ge=1, le=100)  # a spoken answer stops after this many sentences
     context_tokens: int = Field(2048, ge=256, le=131072)

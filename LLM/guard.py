@@ -18,7 +18,7 @@ from babel.dates import format_date
 
 CHECK_WORDS = 4  # judge an answer once it has this many words (or a whole sentence)
 RECITAL_WORDS = 4  # this many words in a row from the system prompt is a recital
-SAME_START = 0.8  # an answer whose opening is this similar to an earlier reply's repeats it
+SAME_START = 0.92  # an answer whose opening is this similar to an earlier reply's repeats it ("The capital of Germany" after "The capital of France" does not)
 _WORD = re.compile(r"[\w'’]+")
 _SENTENCE_END = re.compile(r"[.!?…](?=\s|$)")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?…])[\"”»']?\s+")
@@ -79,6 +79,16 @@ class SentenceLimit:
                 self.done = True
                 return text[:match.end()]
         return text
+
+
+_WHEN_OR_WHERE = re.compile(
+    r"\b(date|day|days|year|month|week|today|tomorrow|yesterday|season|where|"
+    r"aujourd'hui|jour|jours|année|mois|semaine|demain|hier|saison|où)\b", re.IGNORECASE)
+
+
+def asks_when_or_where(question: str) -> bool:
+    """The question is about the date or the place: then, and only then, the prompt carries them."""
+    return bool(_WHEN_OR_WHERE.search(question))
 
 
 def today(language: str | None, time_zone: str | None) -> str:

@@ -217,7 +217,7 @@ class EnhancedLLMManager:
         llm = self.config.llm
         earlier = conversation.replies_to_other_questions(text)
         conversation.add_user(text)
-        prompt = self.system_prompt(language)
+        prompt = self.system_prompt(language, text)
         instructions = self.instructions(language)  # what must not be read back (today's date may be)
         code = (language or "").split("-")[0].split("_")[0].lower() or None
         messages = [{"role": "system", "content": prompt}, *conversation.messages()[1:]]
@@ -309,10 +309,13 @@ class EnhancedLLMManager:
         llm = self.config.llm
         return llm.system_prompts.get((language or "en").split("-")[0].split("_")[0].lower(), llm.system_prompt)
 
-    def system_prompt(self, language: str | None) -> str:
-        """The prompt for the answer's language, with today's date (never the time: it would change
-        the prompt every minute and void the model's cache of it)."""
+    def system_prompt(self, language: str | None, question: str = "") -> str:
+        """The prompt for the answer's language; today's date and the place only for a question
+        about them. A 135M model given the date answers "thank you" with it, and the time is never
+        given: it would change the prompt every minute and void the model's cache of it."""
         code = (language or "en").split("-")[0].split("_")[0].lower()
+        if not guard.asks_when_or_where(question):
+            return self.instructions(code)
         where = self.config.intents.location
         place = f" {'Tu es à' if code == 'fr' else 'You are in'} {where}." if where else ""
         return f"{self.instructions(code)} {guard.today(code, self.config.intents.time_zone)}{place}"

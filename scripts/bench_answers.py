@@ -85,9 +85,12 @@ def recites(reply: str, system_prompt: str, n: int = 4) -> bool:
     return any(" ".join(w[i:i + n]) in prompt for i in range(len(w) - n + 1))
 
 
-def invents_time(reply: str, now: dt.datetime) -> bool:
+def invents_time(reply: str, now: dt.datetime, question: str = "") -> bool:
     """A clock time not within 2 minutes of now, or a weekday, month or year that is not today's."""
     low = reply.lower()
+    if re.search(r"\b(year|année)\b", question.lower() + " " + low) and any(
+            int(y) != now.year for y in re.findall(r"\b(19\d\d|20\d\d)\b", low)):
+        return True
     for m in re.finditer(r"\b(\d{1,2})[:h](\d{2})\b", low):
         said = int(m.group(1)) * 60 + int(m.group(2))
         if min(abs(said - (now.hour * 60 + now.minute)) % 720, 720 - abs(said - (now.hour * 60 + now.minute)) % 720) > 2:
@@ -102,18 +105,18 @@ def invents_time(reply: str, now: dt.datetime) -> bool:
             return True
         if any(re.search(rf"\b{m}\b", low) for m in MONTHS[lang] if m != today_month and m != "may"):
             return True
-    return any(int(y) != now.year for y in re.findall(r"\b(19\d\d|20\d\d)\b", low)) and "year" in low
+    return False
 
 
 def sentences(text: str) -> int:
     return len([s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if re.search(r"\w", s)])
 
 
-def check(reply: str, language: str, system_prompt: str, now: dt.datetime) -> dict[str, bool]:
+def check(reply: str, language: str, system_prompt: str, now: dt.datetime, question: str = "") -> dict[str, bool]:
     said = language_of(reply)
     return {
         "recital": recites(reply, system_prompt),
-        "invented_time": invents_time(reply, now),
+        "invented_time": invents_time(reply, now, question),
         "wrong_language": said is not None and said != language,
         "over_two_sentences": sentences(reply) > 2,
         "empty": not re.search(r"\w", reply),
@@ -147,14 +150,14 @@ async def run(config, status) -> dict:
         singles = []
         for language, question in QUESTIONS:  # each in a fresh conversation: no history to blame
             row = await ask(replier, llm.new_conversation(), question, language)
-            row.update(check(row["reply"], language, prompt, now(config.intents.time_zone)))
+            row.update(check(row["reply"], language, prompt, now(config.intents.time_zone), question))
             row["recital"] = row["recital"] and row["backend"] != "intent"  # a command's own words are no recital
             singles.append(row)
             print(f"{row['backend']:8s} {question!r} -> {row['reply']!r}", file=sys.stderr, flush=True)
         conversation, session = llm.new_conversation(), []
         for question in SESSION:
             row = await ask(replier, conversation, question, "en")
-            row.update(check(row["reply"], "en", prompt, now(config.intents.time_zone)))
+            row.update(check(row["reply"], "en", prompt, now(config.intents.time_zone), question))
             row["recital"] = row["recital"] and row["backend"] != "intent"
             row["repeated"] = any(
                 earlier["question"] != question and earlier["reply"] and

@@ -38,6 +38,9 @@ DEVICE_INTENTS = frozenset({"HassTurnOn", "HassTurnOff", "HassLightSet", "LuxaGe
 # lists Home Assistant fills from its own registry; LUXA's devices fill name and area
 REGISTRY_LISTS = ("name", "area", "floor")
 MAX_UNKNOWN_NAME_WORDS = 4
+# literal characters of the template a device sentence must match ("turn on", "allume"): hassil's
+# templates that are little more than "[the] {name}" otherwise take "My name is Ada" for a device
+MIN_LITERAL_CHARS = 6
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,7 @@ def _names_a_device(result: RecognizeResult) -> bool:
     """An unknown name is believed only in a short device sentence ("turn on the garage light"): a
     template that is little more than {name} would otherwise take any question for a device."""
     unknown = " ".join(str(getattr(e, "text", "")) for e in result.unmatched_entities_list)
-    return result.text_chunks_matched >= 1 and 0 < len(unknown.split()) <= MAX_UNKNOWN_NAME_WORDS
+    return result.text_chunks_matched >= MIN_LITERAL_CHARS and 0 < len(unknown.split()) <= MAX_UNKNOWN_NAME_WORDS
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")

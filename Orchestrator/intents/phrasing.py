@@ -21,8 +21,8 @@ def say_time(moment: dt.datetime, language: str) -> str:
 
 def say_date(moment: dt.datetime, language: str) -> str:
     if language == "en":
-        return format_date(moment, format="EEEE, MMMM d", locale="en")
-    return format_date(moment, format="EEEE d MMMM", locale=language)
+        return format_date(moment, format="EEEE, MMMM d, y", locale="en")
+    return format_date(moment, format="EEEE d MMMM y", locale=language)
 
 
 def say_duration(seconds: float, phrases: dict[str, Any]) -> str:

@@ -37,3 +37,8 @@ def test_a_command_heard_with_the_wrong_language_is_still_matched(matcher):
     """Whisper names the language of a two-word clip badly ("be quiet" as Norwegian)."""
     assert matcher.match("be quiet", "nn").intent == "LuxaStop"
     assert matcher.match("Quelle heure est-il ?", "en").language == "fr"
+
+
+@pytest.mark.parametrize("text", ["My name is Ada.", "And of Germany?", "What is my name?"])
+def test_a_question_that_only_fits_a_bare_name_template_is_not_taken_for_a_device(matcher, text):
+    assert matcher.match(text, "en") is None

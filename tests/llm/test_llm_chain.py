@@ -84,7 +84,7 @@ async def test_each_turn_sends_the_history_and_records_the_reply(fake_config):
     await manager.chat("What is my name?")
     sent = echo.requests[-1].messages
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
-    assert sent[0]["content"].startswith(fake_config.llm.system_prompt + " Today is ")
+    assert sent[0]["content"] == fake_config.llm.system_prompt
     assert sent[1]["content"] == "My name is Ada." and sent[2]["content"] == "Nice to meet you, Ada."
     assert manager.conversation.turns[-1].content == "Your name is Ada."
 
