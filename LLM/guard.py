@@ -18,7 +18,9 @@ from babel.dates import format_date
 
 CHECK_WORDS = 4  # judge an answer once it has this many words (or a whole sentence)
 RECITAL_WORDS = 4  # this many words in a row from the system prompt is a recital
-SAME_START = 0.92  # an answer whose opening is this similar to an earlier reply's repeats it ("The capital of Germany" after "The capital of France" does not)
+# an answer whose opening is this similar to an earlier reply's repeats it
+# ("The capital of Germany" after "The capital of France" does not)
+SAME_START = 0.92
 _WORD = re.compile(r"[\w'’]+")
 _SENTENCE_END = re.compile(r"[.!?…](?=\s|$)")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?…])[\"”»']?\s+")
