@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from LLM import AnswerStream
+from LLM import Answer
 from Orchestrator.api.ids import ID_PATTERN
 from Orchestrator.api.relay import Relay
 from Orchestrator.api.services import Services, services
@@ -34,6 +34,7 @@ class ChatReply(BaseModel):
     latency_ms: float
     first_token_ms: float | None
     session_id: str | None
+    intent: str | None = None  # the command that answered (HassGetCurrentTime, ...), when no LLM did
 
 
 STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {}, "text/event-stream": {}},
@@ -44,12 +45,12 @@ STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"applicati
              dependencies=[Depends(content_type(JSON))])
 async def chat(body: ChatRequest, luxa: Services = Depends(services)) -> ChatReply | StreamingResponse:
     luxa.check_text(body.text)
-    llm = luxa.assistant.llm
+    replies = luxa.assistant.replies  # commands first, then the LLM: the voice loop's path
     conversation = luxa.sessions.get(body.session_id)
     if body.stream:
         slot = await luxa.slot()
         try:
-            pieces = llm.stream(body.text, conversation, body.language)  # refuses bad text now, as 422
+            pieces = replies.stream(body.text, conversation, body.language)  # refuses bad text now, as 422
         except BaseException:
             slot.release()
             raise
@@ -58,12 +59,15 @@ async def chat(body: ChatRequest, luxa: Services = Depends(services)) -> ChatRep
         return StreamingResponse(_events(relay, pieces, body.session_id), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"}, background=BackgroundTask(relay.stop))
     async with luxa.inference():
-        result = await llm.chat(body.text, conversation, body.language)
+        answer = replies.stream(body.text, conversation, body.language)
+        async for _ in answer:
+            pass
+    result = answer.result
     return ChatReply(reply=result.reply, backend=result.backend, latency_ms=_ms(result.latency_s),
-                     first_token_ms=_ms(result.first_token_s), session_id=body.session_id)
+                     first_token_ms=_ms(result.first_token_s), session_id=body.session_id, intent=result.intent)
 
 
-async def _events(relay: Relay[str], pieces: AnswerStream, session_id: str | None) -> AsyncIterator[str]:
+async def _events(relay: Relay[str], pieces: Answer, session_id: str | None) -> AsyncIterator[str]:
     try:
         async for piece in relay.items():
             yield f"data: {json.dumps({'text': piece}, ensure_ascii=False)}\n\n"
@@ -71,7 +75,7 @@ async def _events(relay: Relay[str], pieces: AnswerStream, session_id: str | Non
             return  # the stream failed: the daemon log says why, the client sees no 'done'
         result = pieces.result  # this answer's own, whatever else streams meanwhile
         done = {"reply": result.reply, "backend": result.backend, "latency_ms": _ms(result.latency_s),
-                "first_token_ms": _ms(relay.first_s), "session_id": session_id}
+                "first_token_ms": _ms(relay.first_s), "session_id": session_id, "intent": result.intent}
         yield f"event: done\ndata: {json.dumps(done, ensure_ascii=False)}\n\n"
     finally:
         relay.stop()
