@@ -26,7 +26,7 @@ HELP = "benchmarks: whole turns against baselines, each stage, resources (p50/p9
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
 BENCHES = {"turn": "bench_turn", "stt": "bench_stt", "llm": "bench_llm", "tts": "bench_tts",
            "resources": "bench_resources", "session": "bench_session",
-           "answers": "bench_answers"}
+           "answers": "bench_answers", "commands": "bench_commands"}
 # `all` leaves these out: a 200-turn session takes about 20 minutes on 2 cores
 NOT_IN_ALL = {"session"}
 
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
     parser.add_argument("--quick", action="store_true",
                         help="smaller runs (turn: commands + 2 FLEURS clips; tts: 1 run per cell; "
-                             "resources: 10 s idle; session: 100 turns)")
+                             "resources: 10 s idle; session: 100 turns; commands: accuracy only)")
     parser.add_argument("--clips", type=int, default=None, metavar="N", help="turn: only the first N clips")
     parser.add_argument("--plot", metavar="PNG", default=None,
                         help="turn: where to draw the latency plot (default docs/turn_latency.png)")
@@ -51,7 +51,7 @@ def script_argv(name: str, args: argparse.Namespace, config_path: str | None, ov
         argv += ["--config", config_path]
     for override in overrides:
         argv += ["--set", override]
-    if quick and name in ("turn", "resources"):
+    if quick and name in ("turn", "resources", "commands"):
         argv.append("--quick")
     if quick and name == "tts":
         argv += ["--runs", "1"]
