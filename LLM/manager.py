@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import AsyncGenerator, Callable, Protocol
+from typing import AsyncGenerator, Callable
 
 from Config.schema import LuxaConfig
 from Core.breaker import BreakerState, CircuitBreaker
@@ -74,22 +74,6 @@ class _Turn:
         return ChatResult(self.reply, self.backend, self.latency_s, self.first_token_s, self.stats.tokens_out)
 
 
-class Answer(Protocol):
-    """What every front door reads an answer through: its text pieces, aclose(), then `.result`.
-
-    The LLM's AnswerStream and a command handler's answer (Orchestrator.reply.CommandAnswer) both are one.
-    """
-
-    def __aiter__(self) -> Answer: ...
-
-    async def __anext__(self) -> str: ...
-
-    async def aclose(self) -> None: ...
-
-    @property
-    def result(self) -> ChatResult: ...
-
-
 class AnswerStream:
     """One streamed answer: its cleaned text pieces, then its own result (backend, timings, text).
 
@@ -97,9 +81,10 @@ class AnswerStream:
     same time, and a manager-wide "last result" read after an await could be the other's.
     """
 
-    def __init__(self, pieces: AsyncGenerator[str, None], turn: _Turn) -> None:
+    def __init__(self, pieces: AsyncGenerator[str, None], result: Callable[[], ChatResult]) -> None:
+        """`result()` gives the answer's result so far (an LLM turn's, or a command handler's)."""
         self._pieces = pieces
-        self._turn = turn
+        self._result = result
 
     def __aiter__(self) -> AnswerStream:
         return self
@@ -114,7 +99,7 @@ class AnswerStream:
     @property
     def result(self) -> ChatResult:
         """So far while streaming; final once the iterator is exhausted or closed."""
-        return self._turn.result()
+        return self._result()
 
 
 class EnhancedLLMManager:
@@ -194,7 +179,7 @@ class EnhancedLLMManager:
         request = self._request(options)
         sentences = self.config.llm.max_sentences if options.max_sentences is None else options.max_sentences
         return AnswerStream(self._run_turn(text, conversation or self.conversation, language, request, sentences, turn),
-                            turn)
+                            turn.result)
 
     def _request(self, options: GenerationOptions) -> GenerationRequest:
         """The generation settings of one turn; the messages are filled in when it starts."""

@@ -8,43 +8,30 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator
 
-from LLM import Answer, EnhancedLLMManager, GenerationOptions
+from LLM import AnswerStream, EnhancedLLMManager, GenerationOptions
 from LLM.conversation import Conversation
 from LLM.inputs import check_user_text
 from LLM.manager import ChatResult
 from Orchestrator.intents import Controls, IntentMatch, Intents
 
 
-class CommandAnswer:
-    """A command's answer, an `Answer` like the LLM's AnswerStream: its text, then its own result."""
+class CommandAnswer(AnswerStream):
+    """A command's answer, read like the LLM's: its text, then its own result."""
 
     def __init__(self, intents: Intents, match: IntentMatch, conversation: Conversation,
                  controls: Controls | None) -> None:
         self._started = time.perf_counter()
-        self._result = ChatResult("", "intent", 0.0, None, 0, match.intent)
-        self._pieces = self._run(intents, match, conversation, controls)
+        self._answered = ChatResult("", "intent", 0.0, None, 0, match.intent)
+        super().__init__(self._run(intents, match, conversation, controls), lambda: self._answered)
 
     async def _run(self, intents: Intents, match: IntentMatch, conversation: Conversation,
                    controls: Controls | None) -> AsyncGenerator[str, None]:
         handled = await intents.handle(match, conversation.last_reply, controls)
         elapsed = time.perf_counter() - self._started
-        self._result = ChatResult(handled.text, "intent", elapsed, elapsed, 0, match.intent)
+        self._answered = ChatResult(handled.text, "intent", elapsed, elapsed, 0, match.intent)
         if handled.text:
             conversation.last_reply = handled.text
             yield handled.text
-
-    def __aiter__(self) -> CommandAnswer:
-        return self
-
-    async def __anext__(self) -> str:
-        return await anext(self._pieces)
-
-    async def aclose(self) -> None:
-        await self._pieces.aclose()
-
-    @property
-    def result(self) -> ChatResult:
-        return self._result
 
 
 class Replier:
@@ -55,7 +42,7 @@ class Replier:
         self.intents = intents
 
     def stream(self, text: str, conversation: Conversation | None = None, language: str | None = None,
-               controls: Controls | None = None, options: GenerationOptions | None = None) -> Answer:
+               controls: Controls | None = None, options: GenerationOptions | None = None) -> AnswerStream:
         """The answer's text pieces as they come, then its own `.result`; raises LlmInputError for bad text.
 
         `controls` is the caller's speaker (volume, stop), when it has one; `options` (max_tokens,

@@ -20,7 +20,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from LLM import Answer, Conversation, GenerationOptions
+from LLM import AnswerStream, Conversation, GenerationOptions
 from Orchestrator.api.errors import ApiError
 from Orchestrator.api.ids import ID_PATTERN
 from Orchestrator.api.openai_common import OpenAIRoute, chat_models, unknown_model, unsupported
@@ -158,10 +158,10 @@ class _Reply:
         self.max_tokens = max_tokens
         self.prompt_tokens = prompt_tokens  # the conversation as the model saw it, this question included
 
-    def _finish(self, answer: Answer) -> str:
+    def _finish(self, answer: AnswerStream) -> str:
         return "length" if answer.result.tokens >= self.max_tokens else "stop"
 
-    def _usage(self, answer: Answer) -> dict:
+    def _usage(self, answer: AnswerStream) -> dict:
         tokens = answer.result.tokens
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": tokens,
                 "total_tokens": self.prompt_tokens + tokens}
@@ -170,7 +170,7 @@ class _Reply:
         return {"id": self.id, "object": kind, "created": self.created, "model": self.model,
                 "system_fingerprint": None}
 
-    def completion(self, answer: Answer) -> dict:
+    def completion(self, answer: AnswerStream) -> dict:
         message = {"role": "assistant", "content": answer.result.reply}
         return {**self._head("chat.completion"), "usage": self._usage(answer),
                 "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": self._finish(answer)}]}
@@ -180,7 +180,7 @@ class _Reply:
                  "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
         return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
-    async def chunks(self, relay: Relay[str], answer: Answer, usage: bool) -> AsyncIterator[str]:
+    async def chunks(self, relay: Relay[str], answer: AnswerStream, usage: bool) -> AsyncIterator[str]:
         try:
             yield self._chunk({"role": "assistant", "content": ""})
             async for piece in relay.items():

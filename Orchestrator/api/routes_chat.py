@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from LLM import Answer
+from LLM import AnswerStream
 from Orchestrator.api.ids import ID_PATTERN
 from Orchestrator.api.relay import Relay
 from Orchestrator.api.services import Services, services
@@ -67,7 +67,7 @@ async def chat(body: ChatRequest, luxa: Services = Depends(services)) -> ChatRep
                      first_token_ms=_ms(result.first_token_s), session_id=body.session_id, intent=result.intent)
 
 
-async def _events(relay: Relay[str], pieces: Answer, session_id: str | None) -> AsyncIterator[str]:
+async def _events(relay: Relay[str], pieces: AnswerStream, session_id: str | None) -> AsyncIterator[str]:
     try:
         async for piece in relay.items():
             yield f"data: {json.dumps({'text': piece}, ensure_ascii=False)}\n\n"

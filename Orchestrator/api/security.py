@@ -15,7 +15,7 @@ from pathlib import Path
 from Config.schema import LuxaConfig
 from Core.errors import ConfigError, LuxaError
 from Core.files import atomic_write
-from Orchestrator.service.http import is_loopback
+from Core.net import is_loopback
 
 KEY_BYTES = 32  # 256 bits of randomness, 43 URL-safe characters
 MIN_KEY_CHARS = 16  # a hand-written key shorter than this is too easy to guess

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import ipaddress
 import json
 import logging
 import socket
@@ -27,6 +26,7 @@ from starlette.types import ASGIApp
 from Config.schema import MetricsConfig
 from Core import metrics
 from Core.errors import LuxaError
+from Core.net import is_loopback
 from Orchestrator.service.process_metrics import register_process_metrics
 
 log = logging.getLogger(__name__)
@@ -92,15 +92,6 @@ def _bind(host: str, port: int, what: str, hint: str) -> socket.socket:
         raise LuxaError(f"cannot serve {what} on {host}:{port}: {err.strerror or err} ({hint})") from None
     sock.setblocking(False)
     return sock
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def metrics_response(request: Request) -> Response:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import ipaddress
 import logging
 import sys
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from wyoming.server import AsyncServer, AsyncStdioServer, AsyncTcpServer
 
 from Config.schema import WyomingConfig
 from Core.errors import ConfigError
+from Core.net import is_loopback
 from Orchestrator.wyoming.handler import LuxaEventHandler
 from Orchestrator.wyoming.service import WyomingService
 
@@ -65,7 +65,7 @@ def check_uri(uri: str, allow_remote: bool) -> str:
         host = port = None
     if not host or port is None:
         raise ConfigError(f"wyoming.uri {uri!r}: a tcp URI needs a host and a port (tcp://127.0.0.1:10300)")
-    if not _loopback(host):
+    if not is_loopback(host):
         if not allow_remote:
             raise ConfigError(f"wyoming.uri {uri!r} listens beyond this machine and Wyoming has no authentication: "
                               "set wyoming.allow_remote=true to allow it, or use tcp://127.0.0.1:PORT")
@@ -80,15 +80,6 @@ def check_config(config: WyomingConfig, uri: str | None = None) -> str:
     if config.zeroconf and importlib.util.find_spec("zeroconf") is None:  # wyoming.zeroconf needs it
         raise ConfigError("wyoming.zeroconf=true needs the zeroconf package: pip install zeroconf")
     return uri
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def start_wyoming(assistant: Assistant, config: WyomingConfig, uri: str | None = None,
@@ -136,7 +127,7 @@ def _bound_port(server: AsyncTcpServer) -> int:
 async def _announce(config: WyomingConfig, server: AsyncTcpServer) -> HomeAssistantZeroconf:
     from wyoming.zeroconf import HomeAssistantZeroconf
 
-    host = None if _loopback(server.host) or server.host in ("0.0.0.0", "::") else server.host
+    host = None if is_loopback(server.host) or server.host in ("0.0.0.0", "::") else server.host
     announcer = HomeAssistantZeroconf(port=_bound_port(server), name=config.zeroconf_name, host=host)
     await announcer.register_server()
     log.info("wyoming: announced as %s._wyoming._tcp on %s", announcer.name, announcer.host)

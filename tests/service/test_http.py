@@ -15,7 +15,8 @@ import pytest_asyncio
 from Config.schema import MetricsConfig
 from Core import metrics
 from Core.errors import LuxaError
-from Orchestrator.service.http import is_loopback, start_http
+from Core.net import is_loopback
+from Orchestrator.service.http import start_http
 
 def free_port_config(host: str = "127.0.0.1", port: int = 0) -> MetricsConfig:
     """Port 0 (the OS picks a free one) is not a valid config value; tests need it to run in parallel."""
