@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generic, TypeVar
 
+from Config.schema import CircuitBreakerConfig
 from Core.breaker import BreakerState, CircuitBreaker
 from Core.errors import AllBackendsFailed, BackendError, LuxaError
 from Core.metrics import StageMetrics
@@ -46,6 +47,14 @@ class FallbackChain(Generic[B]):
         self.metrics = metrics or StageMetrics(stage)
         for m in members:
             self._watch(m)
+
+    @classmethod
+    def of(cls, stage: str, backends: list[tuple[str, B, float]], breakers: CircuitBreakerConfig,
+           clock: Callable[[], float], metrics: StageMetrics | None = None) -> FallbackChain[B]:
+        """The chain of (name, backend, timeout_s) in priority order, each behind its own breaker."""
+        return cls(stage, [ChainMember(name, backend, timeout_s,
+                                       CircuitBreaker(breakers.failure_threshold, breakers.cooldown_s, clock))
+                           for name, backend, timeout_s in backends], metrics)
 
     def _watch(self, member: ChainMember[B]) -> None:
         def publish(state: BreakerState, name: str = member.name) -> None:

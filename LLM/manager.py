@@ -14,11 +14,10 @@ from dataclasses import dataclass, field, replace
 from typing import AsyncGenerator, Callable
 
 from Config.schema import LuxaConfig
-from Core.breaker import BreakerState, CircuitBreaker
+from Core.breaker import BreakerState
 from Core.errors import AllBackendsFailed, BackendError, ConfigError, LuxaError
-from Core.fallback import ChainMember, FallbackChain
+from Core.fallback import FallbackChain
 from Core.gpu import GpuStatus
-from Core.metrics import StageMetrics
 from Core.text import SpeechCleaner
 from LLM import guard
 from LLM.backends.base import GenerationRequest, GenerationStats, LlmBackend
@@ -112,13 +111,8 @@ class EnhancedLLMManager:
         self.backends: list[LlmBackend] = backends if backends is not None else self._configured_backends()
         if not self.backends:
             raise ConfigError("llm.backends: no backend is enabled; enable at least one (e.g. llm.backends.primary.enabled=true)")
-        breaker = config.circuit_breaker
-        members = [
-            ChainMember(b.name, b, llm.first_token_timeout_s,
-                        CircuitBreaker(breaker.failure_threshold, breaker.cooldown_s, clock))
-            for b in self.backends
-        ]
-        self.chain: FallbackChain[LlmBackend] = FallbackChain("llm", members, StageMetrics("llm"))
+        self.chain: FallbackChain[LlmBackend] = FallbackChain.of(
+            "llm", [(b.name, b, llm.first_token_timeout_s) for b in self.backends], config.circuit_breaker, clock)
         self.metrics = LlmMetrics()
         self.conversation = self.new_conversation()
 

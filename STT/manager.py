@@ -11,11 +11,10 @@ from typing import Callable, Mapping, Protocol
 
 from Config.schema import LuxaConfig
 from Core.audio import Audio
-from Core.breaker import CircuitBreaker
 from Core.errors import AllBackendsFailed, BackendError, ConfigError, LuxaError
-from Core.fallback import ChainMember, FallbackChain
+from Core.fallback import FallbackChain
 from Core.gpu import GpuStatus
-from Core.metrics import StageMetrics, histogram
+from Core.metrics import histogram
 from STT.filters import garbage_reason, strip_hallucinations
 from STT.hygiene import prepare
 from STT.transcript import Decoded, DecodeOptions, Transcript
@@ -54,14 +53,12 @@ class RobustSTTManager:
         enabled = sorted((b.priority, name) for name, b in self.stt.backends.items() if b.enabled)
         if not enabled:
             raise ConfigError("stt.backends: no backend is enabled; enable at least one")
-        breaker = config.circuit_breaker
-        members: list[ChainMember[SttBackend]] = []
+        members: list[tuple[str, SttBackend, float]] = []
         for _, name in enabled:
             backend = backends[name] if backends is not None else WhisperBackend(
                 name, self.stt.backends[name], self.stt, config.models.dir, gpu)
-            members.append(ChainMember(name, backend, self.stt.backends[name].timeout_s,
-                                       CircuitBreaker(breaker.failure_threshold, breaker.cooldown_s, clock)))
-        self.chain: FallbackChain[SttBackend] = FallbackChain("stt", members, StageMetrics("stt"))
+            members.append((name, backend, self.stt.backends[name].timeout_s))
+        self.chain: FallbackChain[SttBackend] = FallbackChain.of("stt", members, config.circuit_breaker, clock)
         self.rtf = histogram("luxa_stt_rtf", "STT real-time factor (processing time / audio time)",
                              ("backend",), buckets=RTF_BUCKETS)
 

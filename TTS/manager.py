@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from Config.schema import LuxaConfig, TtsBackendConfig, TtsVoiceConfig
 from Core.audio import Audio, problem
-from Core.breaker import BreakerState, CircuitBreaker
+from Core.breaker import BreakerState
 from Core.errors import AllBackendsFailed, BackendError, ConfigError, TextInputError
 from Core.fallback import ChainMember, FallbackChain
 from Core.gpu import GpuStatus
@@ -51,13 +51,9 @@ class UnifiedTTSManager:
         self.config = config
         self.gpu = gpu
         self.left_out: dict[str, str] = {}  # backend -> why it is not in the chain
-        breaker = config.circuit_breaker
-        members = [
-            ChainMember(backend.name, backend, timeout_s, CircuitBreaker(breaker.failure_threshold, breaker.cooldown_s, clock))
-            for backend, timeout_s in self._build_backends()
-        ]
-        self.chain: FallbackChain[TtsBackend] = FallbackChain(
-            "tts", members, StageMetrics("tts", latency="synthesis_seconds", requests="synthesis_total"))
+        self.chain: FallbackChain[TtsBackend] = FallbackChain.of(
+            "tts", [(backend.name, backend, timeout_s) for backend, timeout_s in self._build_backends()],
+            config.circuit_breaker, clock, StageMetrics("tts", latency="synthesis_seconds", requests="synthesis_total"))
         self.cache = AudioCache(config.cache.max_bytes, config.cache.ttl_s, clock) if config.cache.enabled else None
         TARGET.set(config.tts.latency_target_ms / 1000.0)
 
