@@ -62,6 +62,13 @@ class Conversation:
         return [t.content for q, t in zip(self.turns, self.turns[1:])
                 if q.role == "user" and t.role == "assistant" and q.content.strip().lower() != asked]
 
+    def keep_only_last_question(self) -> None:
+        """Forget the history before the newest question: the model answered it again without that
+        history, and its cache now holds only this exchange, so the next turn extends it warm."""
+        start = self._protected_from()
+        if start > 0:
+            del self.turns[:start]
+
     def messages(self) -> list[dict[str, str]]:
         """What the chat template gets: the system prompt, then the kept turns in order."""
         return [Message("system", self.system_prompt).as_dict()] + [t.as_dict() for t in self.turns]

@@ -236,6 +236,9 @@ class EnhancedLLMManager:
                 if not retry:
                     break
                 log.info("llm: the answer is unusable (%s); asking again with the question alone", reason)
+                # the history led the model astray, and a later turn built on it would evaluate all of it
+                # cold (the cache now holds the question alone): keep going from this exchange only
+                conversation.keep_only_last_question()
                 self.metrics.retries.labels(reason).inc()
             if not turn.pieces:
                 apology = self._apology(language)

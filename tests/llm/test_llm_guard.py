@@ -21,6 +21,8 @@ async def test_a_reply_that_repeats_an_earlier_one_is_asked_again_without_the_hi
     result = await manager.chat("Where is the lamp?")
     assert result.reply == "The lamp is in the living room."
     assert [len(r.messages) for r in model.requests] == [2, 4, 2]  # the retry sends the question alone
+    # and the conversation goes on from that exchange, as the model's cache does
+    assert [t.content for t in manager.conversation.turns] == ["Where is the lamp?", "The lamp is in the living room."]
 
 
 async def test_asking_the_same_question_twice_may_get_the_same_answer(fake_config):
