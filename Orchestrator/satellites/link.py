@@ -65,12 +65,13 @@ class SatelliteLink:
 
     async def run(self) -> None:
         """Forever: connect, serve, wait (back-off), again. Cancelled by the host's close()."""
-        delay = self.config.reconnect_initial_s
+        failures = 0
         while True:
             served = await self._connect_and_serve()
-            delay = self.config.reconnect_initial_s if served else min(delay * 2, self.config.reconnect_max_s)
+            failures = 0 if served else failures + 1
+            delay = min(self.config.reconnect_initial_s * 2 ** max(0, failures - 1), self.config.reconnect_max_s)
             self.state = "retrying"
-            log.info("satellite %s: reconnecting in %.1f s", self.room.name, delay)
+            log.info("satellite %s: reconnecting in %.2f s", self.room.name, delay)
             await asyncio.sleep(delay)
 
     async def _connect_and_serve(self) -> bool:

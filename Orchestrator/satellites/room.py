@@ -73,6 +73,7 @@ class RoomSession:
         self._max_bad = max_bad
         self._state = state
         self.pipeline: RunPipeline | None = None
+        self.snd_rate: int | None = None  # the reply's rate when the satellite asked for one (snd_format)
         self.listening = False  # audio is expected (a pipeline runs and no turn is answered)
         self._endpointer: Endpointer | None = None
         self._wake: WakeWordGate | None = None
@@ -85,7 +86,7 @@ class RoomSession:
 
     async def handle(self, event: Event) -> None:
         if RunPipeline.is_type(event.type):
-            self._run_pipeline(RunPipeline.from_event(event))
+            self._run_pipeline(RunPipeline.from_event(event), _snd_rate(event))
         elif AudioChunk.is_type(event.type):
             self._audio(AudioChunk.from_event(event))
         elif AudioStart.is_type(event.type) or AudioStop.is_type(event.type):
@@ -93,10 +94,11 @@ class RoomSession:
         else:
             log.debug("satellite %s: ignoring %s", self.name, event.type)
 
-    def _run_pipeline(self, run: RunPipeline) -> None:
+    def _run_pipeline(self, run: RunPipeline, snd_rate: int | None) -> None:
         from STT.vad import Endpointer  # webrtcvad + Silero: loaded once a satellite streams
 
         self.pipeline = run
+        self.snd_rate = snd_rate
         if self._endpointer is None:
             self._endpointer = Endpointer(self.assistant.config.vad, STT_RATE, FRAME_MS)
         wake_cfg = self.assistant.config.wake_word
@@ -175,8 +177,8 @@ class RoomSession:
             if self._wake is not None:
                 self._wake.keep_awake()  # a follow-up needs no wake word, as in the voice loop
             run = self.pipeline
-            if run is not None and run.start_stage != PipelineStage.WAKE:
-                self.listening = False  # the satellite stops streaming after our transcript
+            if run is not None and run.start_stage != PipelineStage.WAKE and not run.restart_on_end:
+                self.listening = False  # it woke on its own: it stops streaming after our transcript
             if outcome != "disconnected":
                 self._state("listening" if self.listening else "idle")
 
@@ -210,7 +212,7 @@ class RoomSession:
         """Stream the answer: LLM text -> sentences -> TTS -> audio events; (text, first audio time, seconds)."""
         a = self.assistant
         speak = run is None or run.end_stage == PipelineStage.TTS
-        rate = run.snd_format.rate if run is not None and run.snd_format is not None else None
+        rate = self.snd_rate
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         pieces: list[str] = []
 
@@ -258,6 +260,14 @@ class RoomSession:
         return "".join(pieces).strip(), first, seconds
 
     async def close(self) -> None:
+        """The connection is gone: a turn in progress stops."""
         if self.turn is not None:
             self.turn.cancel()
             await asyncio.gather(self.turn, return_exceptions=True)
+
+
+def _snd_rate(event: Event) -> int | None:
+    """run-pipeline's optional snd_format (wyoming 1.4's field; newer packages dropped it from the class)."""
+    fmt = (event.data or {}).get("snd_format")
+    rate = fmt.get("rate") if isinstance(fmt, dict) else None
+    return rate if isinstance(rate, int) and 8000 <= rate <= 192000 else None
