@@ -36,12 +36,12 @@ async def probe(room: SatelliteRoom, timeout: float, max_bytes: int) -> str:
     try:
         await async_write_event(Describe().event(), writer)
         while (event := await asyncio.wait_for(read_event(reader, max_bytes), timeout)) is not None:
-            if Info.is_type(event.type):
-                sat = Info.from_event(event).satellite
-                if sat is None:
+            if Info.is_type(event.type):  # read by hand: satellites speak older Wyoming versions
+                sat = (event.data or {}).get("satellite")
+                if not isinstance(sat, dict):
                     return "reachable, but not a satellite (its info lists no satellite)"
-                area = f", area {sat.area}" if sat.area else ""
-                return f"reachable: satellite {sat.name!r}{area}"
+                area = f", area {sat['area']}" if sat.get("area") else ""
+                return f"reachable: satellite {sat.get('name')!r}{area}"
         return "unreachable: closed the connection without an answer"
     except (asyncio.TimeoutError, TimeoutError):
         return f"unreachable: no answer to describe within {timeout:g} s"

@@ -50,7 +50,7 @@ class FakeSatellite:
             event = await async_read_event(reader)
             if event is not None and event.type == "describe":
                 info = Info(satellite=Satellite(name="fake", area="kitchen", description="fake",
-                                                attribution=Attribution(name="", url=""), installed=True))
+                                                attribution=Attribution(name="", url=""), installed=True, version=None))
                 await async_write_event(info.event(), writer)
             elif event is not None and event.type == "run-satellite":
                 self.run_satellites += 1
@@ -109,7 +109,7 @@ async def test_garbage_from_a_satellite_is_cut_off_with_its_reason(caplog):
     async with FakeSatellite(garbage) as sat:
         link = _link(sat.uri)
         with caplog.at_level(logging.WARNING, "Orchestrator.satellites.link"):
-            await _run_for(link, 0.3)
+            await _run_for(link, 0.6)
     assert "cut off: malformed event: header line is not JSON" in caplog.text
     assert sat.run_satellites >= 2, "cut off, then tried again"
 
@@ -122,7 +122,7 @@ async def test_a_satellite_that_stops_mid_stream_is_cut_off_after_the_stall_time
     async with FakeSatellite(stall) as sat:
         link = _link(sat.uri, stall_timeout_s=0.3)
         with caplog.at_level(logging.WARNING, "Orchestrator.satellites.link"):
-            await _run_for(link, 1.5)
+            await _run_for(link, 3.0)
     assert "cut off: no event for 0.3 s while streaming" in caplog.text
 
 
@@ -136,7 +136,7 @@ async def test_audio_in_a_format_nobody_can_read_is_cut_off_after_max_bad_events
     async with FakeSatellite(bad_audio) as sat:
         link = _link(sat.uri, max_bad_events=5)
         with caplog.at_level(logging.WARNING, "Orchestrator.satellites.link"):
-            await _run_for(link, 1.5)
+            await _run_for(link, 3.0)
     assert "cut off: 5 malformed audio chunks (audio width 3 is not supported" in caplog.text
 
 
