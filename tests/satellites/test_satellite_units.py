@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import socket
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 
@@ -157,3 +159,16 @@ def test_rooms_are_checked_when_the_config_loads():
     with pytest.raises(ConfigError, match="satellites.rooms.0.uri"):
         load_config(None, ['satellites.rooms=[{name: kitchen, uri: "http://kitchen"}]'], environ={})
 
+
+
+def test_the_satellites_command_lists_each_room_with_its_state(run_cli):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rooms = f'satellites.rooms=[{{name: attic, uri: "tcp://127.0.0.1:{port}"}}]'
+    result = run_cli("--set", rooms, "satellites", "--timeout", "2", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "discovery: off" in result.stdout
+    assert re.search(rf"^attic\s+tcp://127.0.0.1:{port}\s+unreachable: ", result.stdout, re.M), result.stdout
+    empty = run_cli("satellites", timeout=60)
+    assert empty.returncode == 0 and "no satellites configured" in empty.stdout
