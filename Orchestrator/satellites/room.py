@@ -23,6 +23,7 @@ from wyoming.asr import Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event
 from wyoming.pipeline import PipelineStage, RunPipeline
+from wyoming.vad import VoiceStarted, VoiceStopped
 
 from Core.audio import STT_RATE, Audio
 from Core.errors import AudioInputError, LuxaError
@@ -88,7 +89,7 @@ class RoomSession:
         if RunPipeline.is_type(event.type):
             self._run_pipeline(RunPipeline.from_event(event), _snd_rate(event))
         elif AudioChunk.is_type(event.type):
-            self._audio(AudioChunk.from_event(event))
+            await self._audio(AudioChunk.from_event(event))
         elif AudioStart.is_type(event.type) or AudioStop.is_type(event.type):
             self._reset_listening()  # a new stream, or the satellite gave up waiting (its VAD timeout)
         else:
@@ -118,7 +119,7 @@ class RoomSession:
         if self._endpointer is not None:
             self._endpointer.reset()
 
-    def _audio(self, chunk: AudioChunk) -> None:
+    async def _audio(self, chunk: AudioChunk) -> None:
         if not self.listening or self._endpointer is None or self.turn is not None:
             return  # between pipelines, or while a turn is answered (half duplex)
         try:
@@ -136,18 +137,22 @@ class RoomSession:
         whole = len(samples) // frame * frame
         self._pending = samples[whole:]
         for start in range(0, whole, frame):
-            if self._frame(samples[start:start + frame]):
+            if await self._frame(samples[start:start + frame]):
                 return
 
-    def _frame(self, frame: np.ndarray) -> bool:
-        """True when an utterance ended and its turn started."""
+    async def _frame(self, frame: np.ndarray) -> bool:
+        """True when an utterance ended and its turn started; the satellite hears of speech start and end
+        (voice-started / voice-stopped: its LEDs and stt-start/stt-stop commands)."""
         assert self._endpointer is not None
         if self._wake is not None and self.pipeline is not None and self.pipeline.start_stage == PipelineStage.WAKE \
                 and not self._wake.awake:
             self._wake.heard(frame)
             return False
         for event in self._endpointer.process(frame):
+            if event.kind == "speech_start":
+                await self._send(VoiceStarted().event())
             if event.kind == "end" and event.audio is not None:
+                await self._send(VoiceStopped().event())
                 self.turn = asyncio.create_task(self._turn(event.audio, time.perf_counter()),
                                                 name=f"satellite {self.name} turn")
                 return True
