@@ -4,8 +4,9 @@ One PulseAudio server, two rooms (kitchen, office), each a pair of null sinks: t
 question into `<room>_mic` (the satellite records its monitor with parecord) and records what the
 satellite plays into `<room>_spk` (pacat). wyoming-satellite 1.0.0 runs from its own venv
 (scripts/satellite_venv.sh), LUXA is `serve` with both rooms in satellites.rooms. The tests run in
-order on one LUXA process (models load once): one room, both rooms at once, one satellite killed
-and restarted.
+order on one LUXA process (models load once): one room; both rooms at once, then both ask "what did
+you just say?" and each repeats its own room's answer (one conversation per room); one satellite
+killed (the other answers meanwhile) and restarted (reconnected, answers again).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from audio_harness import REPO_ROOT, AssistantProcess, Recording, VirtualAudio, 
 
 pytestmark = pytest.mark.e2e
 ROOMS = ("kitchen", "office")
-QUESTIONS = {"kitchen": "turn_on_the_living_room_lamp.wav", "office": "living_room_light_en.wav"}
+QUESTIONS = {"kitchen": "turn_on_the_living_room_lamp.wav", "office": "living_room_light_en.wav"}  # in the corpus
 
 
 def _words(text: str) -> str:
@@ -112,19 +113,27 @@ def house(tmp_path_factory, satellite_python):
         audio.close()
 
 
-def _ask(audio: VirtualAudio, luxa: AssistantProcess, rooms: tuple[str, ...], corpus: Path, tmp: Path,
+def _spoken(tmp: Path, text: str) -> Path:
+    """A question in espeak-ng's voice, for what the corpus does not hold."""
+    path = tmp / (re.sub(r"\W+", "_", text.lower()).strip("_") + ".wav")
+    if not path.exists():
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), text], check=True, timeout=30)
+    return path
+
+
+def _ask(audio: VirtualAudio, luxa: AssistantProcess, questions: dict[str, Path], tmp: Path,
          whisper) -> dict[str, tuple[str, str, float]]:
     """Play each room's question at once; per room: (printed reply, what its speaker said, latency s)."""
+    rooms = tuple(questions)
     luxa.skip_pending()
     speakers = {r: Recording(audio, tmp / f"{r}_spk_{time.monotonic_ns()}.wav", f"{r}_spk.monitor") for r in ROOMS}
     mics = {r: Recording(audio, tmp / f"{r}_mic_{time.monotonic_ns()}.wav", f"{r}_mic.monitor") for r in rooms}
     time.sleep(0.5)
-    plays = [subprocess.Popen(["paplay", f"--device={r}_mic", str(corpus / "commands" / QUESTIONS[r])], env=audio.env)
-             for r in rooms]
+    plays = [subprocess.Popen(["paplay", f"--device={r}_mic", str(wav)], env=audio.env) for r, wav in questions.items()]
     for p in plays:
         p.wait(timeout=30)
     replies = luxa.wait_for_each(*(f"satellite {r}: luxa: " for r in rooms), timeout=120)
-    time.sleep(4.0)  # let the replies play out
+    time.sleep(2.0 + 0.4 * max(len(line.split()) for line in replies))  # sent faster than played: let it play out
     played = {r: rec.stop() for r, rec in speakers.items()}
     asked = {r: rec.stop() for r, rec in mics.items()}
     out: dict[str, tuple[str, str, float]] = {}
@@ -149,14 +158,26 @@ def _check(results: dict[str, tuple[str, str, float]]) -> None:
         assert error <= 0.35, f"{room}: speaker said {said!r}, LUXA printed {printed!r} (WER {error:.2f})"
 
 
+def _corpus(corpus: Path, room: str) -> Path:
+    return corpus / "commands" / QUESTIONS[room]
+
+
 def test_one_room_question_is_answered_on_its_own_speaker(house, corpus_dir, whisper_base):
     audio, _, luxa, tmp = house
-    _check(_ask(audio, luxa, ("kitchen",), corpus_dir, tmp, whisper_base))
+    _check(_ask(audio, luxa, {"kitchen": _corpus(corpus_dir, "kitchen")}, tmp, whisper_base))
 
 
-def test_two_rooms_asked_at_once_both_answer(house, corpus_dir, whisper_base):
+def test_two_rooms_asked_at_once_both_answer_each_from_its_own_conversation(house, corpus_dir, whisper_base):
     audio, _, luxa, tmp = house
-    _check(_ask(audio, luxa, ROOMS, corpus_dir, tmp, whisper_base))
+    first = _ask(audio, luxa, {"kitchen": _corpus(corpus_dir, "kitchen"), "office": _spoken(tmp, "What is your name?")},
+                 tmp, whisper_base)
+    _check(first)
+    again = _spoken(tmp, "What did you just say?")  # answered from the room's own last reply
+    repeated = _ask(audio, luxa, {"kitchen": again, "office": again}, tmp, whisper_base)
+    _check(repeated)
+    for room in ROOMS:
+        assert _words(repeated[room][0]) == _words(first[room][0]), f"{room} repeated another room's answer"
+    assert _words(first["kitchen"][0]) != _words(first["office"][0])
 
 
 def test_a_satellite_killed_and_restarted_is_reconnected_and_answers(house, corpus_dir, whisper_base):
@@ -164,7 +185,7 @@ def test_a_satellite_killed_and_restarted_is_reconnected_and_answers(house, corp
     luxa.skip_pending()
     sats["office"].kill()
     luxa.wait_for("satellite office: (disconnected|connection lost|cut off)", timeout=30)
-    _check(_ask(audio, luxa, ("kitchen",), corpus_dir, tmp, whisper_base))  # the other room answers meanwhile
+    _check(_ask(audio, luxa, {"kitchen": _corpus(corpus_dir, "kitchen")}, tmp, whisper_base))  # the other room meanwhile
     sats["office"].start()
     luxa.wait_for("satellite office: pipeline wake -> tts", timeout=30)
-    _check(_ask(audio, luxa, ("office",), corpus_dir, tmp, whisper_base))
+    _check(_ask(audio, luxa, {"office": _corpus(corpus_dir, "office")}, tmp, whisper_base))
