@@ -118,7 +118,8 @@ class SatelliteLink:
 
     async def _read(self, reader: asyncio.StreamReader, session: RoomSession) -> None:
         while True:
-            timeout = self.config.stall_timeout_s if session.listening else None
+            # a satellite that streams owes us audio; one whose turn is being answered may be quiet
+            timeout = self.config.stall_timeout_s if session.listening and session.turn is None else None
             try:
                 event = await asyncio.wait_for(read_event(reader, self.config.max_event_bytes), timeout)
             except (asyncio.TimeoutError, TimeoutError):
