@@ -172,3 +172,82 @@ def test_the_satellites_command_lists_each_room_with_its_state(run_cli):
     assert re.search(rf"^attic\s+tcp://127.0.0.1:{port}\s+unreachable: ", result.stdout, re.M), result.stdout
     empty = run_cli("satellites", timeout=60)
     assert empty.returncode == 0 and "no satellites configured" in empty.stdout
+
+
+class _Answer:
+    """What replies.stream gives: text pieces, aclose()."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        self._pieces = iter(pieces)
+
+    def __aiter__(self) -> "_Answer":
+        return self
+
+    async def __anext__(self) -> str:
+        try:
+            return next(self._pieces)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _fake_assistant(asked: list[str]) -> SimpleNamespace:
+    import numpy as np
+
+    from Core.audio import Audio
+
+    async def transcribe(audio, language):
+        return SimpleNamespace(text="turn on the living room lamp", language="en")
+
+    def stream(text, conversation, language):
+        asked.append(text)
+        return _Answer(["Sure. ", "The lamp is on."])
+
+    async def say(text):
+        return SimpleNamespace(audio=Audio(np.full(2205, 0.1, np.float32), 22050))
+
+    return SimpleNamespace(config=LuxaConfig(), llm=SimpleNamespace(new_conversation=lambda: None),
+                           stt=SimpleNamespace(transcribe=transcribe), replies=SimpleNamespace(stream=stream),
+                           tts=SimpleNamespace(answer=lambda language=None: SimpleNamespace(say=say)))
+
+
+async def test_a_satellite_that_woke_on_its_own_gets_transcript_and_reply_audio_then_listening_stops(corpus_dir):
+    """The local-wake-word satellite's side: run-pipeline asr -> tts, a spoken question, then silence."""
+    from Core.audio import float32_to_pcm16, load_audio
+
+    question = load_audio(corpus_dir / "commands" / "turn_on_the_living_room_lamp.wav").to_rate(16000).samples
+    pcm = float32_to_pcm16(question) + bytes(2 * 16000 * 2)  # the question, then 2 s of silence
+    got: list[Event] = []
+    done = asyncio.Event()
+
+    async def satellite(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await async_write_event(RunPipeline(start_stage=PipelineStage.ASR, end_stage=PipelineStage.TTS).event(), writer)
+        for i in range(0, len(pcm), 2048):
+            await async_write_event(AudioChunk(rate=16000, width=2, channels=1, audio=pcm[i:i + 2048]).event(), writer)
+        while (event := await async_read_event(reader)) is not None:
+            got.append(event)
+            if event.type == "audio-stop":
+                done.set()
+        await asyncio.sleep(5)
+
+    asked: list[str] = []
+    async with FakeSatellite(satellite) as sat:
+        cfg = SatellitesConfig(rooms=[SatelliteRoom(name="kitchen", uri=sat.uri)])
+        link = SatelliteLink(cfg.rooms[0], cfg, Models(_fake_assistant(asked)))  # type: ignore[arg-type]
+        task = asyncio.create_task(link.run())
+        try:
+            await asyncio.wait_for(done.wait(), 30)
+            await asyncio.sleep(0.2)
+            session = link.session
+            assert session is not None and not session.listening, "after our transcript it stops streaming"
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    kinds = [e.type for e in got]
+    assert kinds[:3] == ["voice-started", "voice-stopped", "transcript"], kinds
+    assert got[2].data["text"] == "turn on the living room lamp"
+    assert kinds[3] == "audio-start" and kinds[-1] == "audio-stop" and "audio-chunk" in kinds
+    assert asked == ["turn on the living room lamp"]
+    assert link.state == "idle"
