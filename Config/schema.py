@@ -260,6 +260,7 @@ class SatellitesConfig(Section):
     max_event_bytes: int = Field(1024 * 1024, ge=4096, le=64 * 1024 * 1024)
     max_bad_events: int = Field(20, ge=1, le=100_000)  # malformed audio in one connection before it is cut
     audio_chunk_ms: int = Field(100, ge=10, le=2000)
+    barge_in: bool = False  # listen while a reply plays, stop it when the user speaks (a mic that does not hear the speaker)
 
 
 OPENAI_VOICE_NAMES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")

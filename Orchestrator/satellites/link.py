@@ -95,7 +95,8 @@ class SatelliteLink:
             await async_write_event(event, writer)
 
         session = self.session = RoomSession(name, self.models, self.conversation, self.room.language, send,
-                                             self.config.audio_chunk_ms, self.config.max_bad_events, self._set_state)
+                                             self.config.audio_chunk_ms, self.config.max_bad_events, self._set_state,
+                                             self.config.barge_in)
         try:
             await send(RunSatellite().event())
             await self._read(reader, session)

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 FRAME_MS = 30
 PLAYBACK_MARGIN_S = 0.3  # the satellite's speaker pipe starts a little after the first chunk
+LEAD_S = 0.5  # with barge-in, reply audio is sent at most this far ahead of its playback
 
 
 class CutOff(Exception):
@@ -63,7 +64,7 @@ class RoomSession:
 
     def __init__(self, name: str, models: Models, conversation: Conversation, language: str | None,
                  send: Callable[[Event], Awaitable[None]], chunk_ms: int, max_bad: int,
-                 state: Callable[[str], None]) -> None:
+                 state: Callable[[str], None], barge_in: bool = False) -> None:
         self.name = name
         self.models = models
         self.assistant = models.assistant
@@ -82,6 +83,9 @@ class RoomSession:
         self._bad = 0
         self._muted_until = 0.0
         self.turn: asyncio.Task | None = None
+        self.barge_in = barge_in  # listen while the reply plays; speech stops it
+        self._speaking = False  # reply audio is being sent
+        self._barged = False  # this turn was interrupted: the utterance that did it is being collected
 
     # -- events from the satellite -------------------------------------------------------------
 
@@ -120,7 +124,8 @@ class RoomSession:
             self._endpointer.reset()
 
     async def _audio(self, chunk: AudioChunk) -> None:
-        if not self.listening or self._endpointer is None or self.turn is not None:
+        interruptible = self.barge_in and (self._speaking or self._barged)
+        if not self.listening or self._endpointer is None or (self.turn is not None and not interruptible):
             return  # between pipelines, or while a turn is answered (half duplex)
         try:
             fmt = PcmFormat(chunk.rate, chunk.width, chunk.channels).check()
@@ -130,7 +135,7 @@ class RoomSession:
             if self._bad >= self._max_bad:
                 raise CutOff(f"{self._bad} malformed audio chunks ({err})") from None
             return
-        if time.monotonic() < self._muted_until:
+        if time.monotonic() < self._muted_until and not self.barge_in:
             return  # the reply is still playing on the satellite's speaker
         samples = np.concatenate([self._pending, samples])
         frame = STT_RATE * FRAME_MS // 1000
@@ -150,8 +155,15 @@ class RoomSession:
             return False
         for event in self._endpointer.process(frame):
             if event.kind == "speech_start":
+                if self.turn is not None and not self._barged:
+                    self._barged = True
+                    log.info("satellite %s: barge-in: the user speaks, the reply stops", self.name)
+                    self.turn.cancel()
                 await self._send(VoiceStarted().event())
             if event.kind == "end" and event.audio is not None:
+                if self.turn is not None:  # the interrupted turn: let it finish stopping
+                    await asyncio.gather(self.turn, return_exceptions=True)
+                self._barged = False
                 await self._send(VoiceStopped().event())
                 self.turn = asyncio.create_task(self._turn(event.audio, time.perf_counter()),
                                                 name=f"satellite {self.name} turn")
@@ -169,7 +181,9 @@ class RoomSession:
             outcome = "disconnected"
             log.warning("satellite %s: connection lost during a turn: %s", self.name, err)
         except asyncio.CancelledError:
-            outcome = "cancelled"
+            outcome = "interrupted" if self._barged else "cancelled"
+            if self._barged:
+                log.info("satellite %s: luxa (interrupted)", self.name)
             raise
         except LuxaError as err:
             log.warning("satellite %s: turn failed: %s", self.name, err)
@@ -178,7 +192,9 @@ class RoomSession:
         finally:
             TURNS.labels(self.name, outcome).inc()
             self.turn = None
-            self._reset_listening()
+            self._speaking = False
+            if not self._barged:  # an interrupting utterance is being collected: keep it
+                self._reset_listening()
             if self._wake is not None:
                 self._wake.keep_awake()  # a follow-up needs no wake word, as in the voice loop
             run = self.pipeline
@@ -252,10 +268,14 @@ class RoomSession:
                 if first is None:
                     first = time.perf_counter()
                     self._state("speaking")
+                    self._speaking = True
+                    log.info("satellite %s: [speaking]", self.name)
                     await self._send(AudioStart(rate=out.sample_rate, width=2, channels=1).event())
                 for data in pcm16_chunks(out, self._chunk_ms):
+                    if self.barge_in:  # paced: a barge-in leaves little audio queued on the satellite
+                        await asyncio.sleep(max(0.0, seconds - (time.perf_counter() - first) - LEAD_S))
                     await self._send(AudioChunk(rate=out.sample_rate, width=2, channels=1, audio=data).event())
-                seconds += len(out.samples) / out.sample_rate
+                    seconds += len(data) / 2 / out.sample_rate
             await writer
         finally:
             writer.cancel()

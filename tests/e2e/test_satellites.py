@@ -19,7 +19,16 @@ from pathlib import Path
 import jiwer
 import numpy as np
 import pytest
-from audio_harness import REPO_ROOT, AssistantProcess, Recording, VirtualAudio, first_loud, have_pulseaudio, last_loud
+from audio_harness import (
+    REPO_ROOT,
+    AssistantProcess,
+    Recording,
+    VirtualAudio,
+    first_loud,
+    first_quiet_stretch,
+    have_pulseaudio,
+    last_loud,
+)
 
 pytestmark = pytest.mark.e2e
 ROOMS = ("kitchen", "office")
@@ -53,7 +62,8 @@ class Satellite:
         cmd = [self.python, "-m", "wyoming_satellite", "--name", self.room, "--uri", f"tcp://127.0.0.1:{self.port}",
                "--no-zeroconf", "--debug",
                "--mic-command", f"parecord --device={self.room}_mic.monitor --latency-msec=30 {pcm}",
-               "--snd-command", f"pacat --playback --device={self.room}_spk {pcm}", "--snd-command-rate", "16000"]
+               "--snd-command", f"pacat --playback --device={self.room}_spk --latency-msec=200 {pcm}",
+               "--snd-command-rate", "16000"]
         self.proc = subprocess.Popen(cmd, env=self.audio.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -99,6 +109,7 @@ def house(tmp_path_factory, satellite_python):
         rooms = ", ".join(f'{{name: {r}, uri: "tcp://127.0.0.1:{s.port}"}}' for r, s in sats.items())
         luxa = AssistantProcess(audio.env, "--set", f"satellites.rooms=[{rooms}]",
                                 "--set", "satellites.reconnect_initial_s=0.5", "--set", "satellites.reconnect_max_s=1.0",
+                                "--set", "satellites.barge_in=true",  # no echo here: each room's mic and speaker are apart
                                 "--set", "api.port=0", "--set", f"service.state_dir={tmp / 'state'}", "serve")
         luxa.wait_for("LUXA control API on", timeout=180)
         for room in ROOMS:
@@ -189,3 +200,31 @@ def test_a_satellite_killed_and_restarted_is_reconnected_and_answers(house, corp
     sats["office"].start()
     luxa.wait_for("satellite office: pipeline wake -> tts", timeout=30)
     _check(_ask(audio, luxa, {"office": _corpus(corpus_dir, "office")}, tmp, whisper_base))
+
+
+def test_speech_over_a_reply_stops_it_and_is_answered(house, corpus_dir):
+    audio, _, luxa, tmp = house
+    luxa.skip_pending()
+    speaker = Recording(audio, tmp / "barge_spk.wav", "kitchen_spk.monitor")
+    mic = Recording(audio, tmp / "barge_mic.wav", "kitchen_mic.monitor")
+    time.sleep(0.5)
+    story = _spoken(tmp, "Tell me a long story about a brave little dragon and its friends.")
+    subprocess.run(["paplay", "--device=kitchen_mic", str(story)], env=audio.env, timeout=30, check=True)
+    luxa.wait_for("satellite kitchen: \\[speaking\\]", timeout=90)
+    time.sleep(1.5)  # the reply plays for a while
+    interrupt_at = time.monotonic() - speaker.started
+    subprocess.run(["paplay", "--device=kitchen_mic", str(_corpus(corpus_dir, "kitchen"))], env=audio.env, timeout=30,
+                   check=True)
+    luxa.wait_for("satellite kitchen: barge-in", timeout=30)
+    luxa.wait_for("satellite kitchen: luxa \\(interrupted\\)", timeout=30)
+    heard = luxa.wait_for("satellite kitchen: you: ", timeout=60)
+    luxa.wait_for("satellite kitchen: luxa: ", timeout=60)
+    time.sleep(1.0)
+    played, asked = speaker.stop(), mic.stop()
+    assert "lamp" in heard.lower() or "light" in heard.lower(), heard
+    assert first_loud(played[: int(interrupt_at * 16000)]) is not None, "the reply was not playing before"
+    onset = first_loud(asked, after_s=interrupt_at)
+    quiet_from = first_quiet_stretch(played, after_s=interrupt_at, min_s=0.5)
+    assert onset is not None and quiet_from is not None, "the reply never stopped"
+    print(f"\nthe reply stopped {quiet_from - onset:.2f} s after the interrupting speech began")
+    assert quiet_from - onset < 3.0, f"the reply went on for {quiet_from - onset:.2f} s over the user"
