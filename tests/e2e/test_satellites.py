@@ -6,7 +6,8 @@ satellite plays into `<room>_spk` (pacat). wyoming-satellite 1.0.0 runs from its
 (scripts/satellite_venv.sh), LUXA is `serve` with both rooms in satellites.rooms. The tests run in
 order on one LUXA process (models load once): one room; both rooms at once, then both ask "what did
 you just say?" and each repeats its own room's answer (one conversation per room); one satellite
-killed (the other answers meanwhile) and restarted (reconnected, answers again).
+killed (the other answers meanwhile) and restarted (reconnected, answers again); speech over a
+reply stops it (satellites.barge_in=true: here a room's mic does not hear its speaker).
 """
 from __future__ import annotations
 
