@@ -240,6 +240,29 @@ class WyomingConfig(Section):
     audio_chunk_ms: int = Field(100, ge=10, le=2000)
 
 
+class SatelliteRoom(Section):
+    """One wyoming-satellite (the server, port 10700 by default) that LUXA serves as pipeline host."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")  # the room: logs, metrics, `satellites`
+    uri: str = Field(pattern=r"^(tcp://[^/]+:\d+|unix://.+)$")
+    language: str | None = None  # null: stt.language (or detected)
+
+
+class SatellitesConfig(Section):
+    """LUXA as the pipeline host of Wyoming satellites (docs/SATELLITES.md)."""
+
+    rooms: list[SatelliteRoom] = Field(default_factory=list)
+    discovery: bool = False  # zeroconf _wyoming._tcp browsing: not implemented (zeroconf is not installed)
+    reconnect_initial_s: float = Field(1.0, gt=0.0, le=60.0)
+    reconnect_max_s: float = Field(30.0, gt=0.0, le=3600.0)
+    connect_timeout_s: float = Field(5.0, gt=0.0, le=300.0)
+    stall_timeout_s: float = Field(15.0, gt=0.0, le=3600.0)  # a pipeline run with no event this long: reconnect
+    max_event_bytes: int = Field(1024 * 1024, ge=4096, le=64 * 1024 * 1024)
+    max_bad_events: int = Field(20, ge=1, le=100_000)  # malformed audio in one connection before it is cut
+    audio_chunk_ms: int = Field(100, ge=10, le=2000)
+    barge_in: bool = False  # listen while a reply plays, stop it when the user speaks (a mic that does not hear the speaker)
+
+
 OPENAI_VOICE_NAMES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
 
 
@@ -338,6 +361,7 @@ class LuxaConfig(Section):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     wyoming: WyomingConfig = Field(default_factory=WyomingConfig)
+    satellites: SatellitesConfig = Field(default_factory=SatellitesConfig)
     openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)

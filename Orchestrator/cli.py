@@ -34,6 +34,7 @@ COMMANDS = {
     "serve": "serve",
     "api-key": "api_key",
     "wyoming": "wyoming",
+    "satellites": "satellites",
 }
 
 

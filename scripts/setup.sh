@@ -83,6 +83,9 @@ if [ ! -f "$stamp" ] && [ ! -f ".venv/.luxa-setup-$(stamp_for dev,clone)" ]; the
   touch "$stamp"
 fi
 
+# --- the satellite tests' wyoming-satellite, in its own venv (it pins an older wyoming) ----------
+[ "$want_test" = 1 ] && bash scripts/satellite_venv.sh >/dev/null
+
 # --- models: assemble the split Whisper base once, verify every default --------------------
 .venv/bin/python run_assistant.py models prepare
 say "ready"

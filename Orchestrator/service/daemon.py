@@ -22,6 +22,7 @@ from Orchestrator.assistant import Assistant
 from Orchestrator.service.notify import SystemdNotifier
 
 if TYPE_CHECKING:
+    from Orchestrator.satellites.host import SatelliteHost
     from Orchestrator.wyoming.server import WyomingHandle
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class Daemon:
     state: dict[str, str]  # what /health and the API report: mode and current state
     api_url: str | None = None
     wyoming: WyomingHandle | None = None
+    satellites: SatelliteHost | None = None
     _closers: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
 
     def on_stop(self, close: Callable[[], Awaitable[None] | None]) -> None:
@@ -98,3 +100,8 @@ async def _start_servers(daemon: Daemon, config: LuxaConfig) -> None:
         daemon.wyoming = await start_wyoming(assistant, config.wyoming,
                                              local_busy=lambda: state.get("state") in ("thinking", "speaking"))
         daemon.on_stop(daemon.wyoming.close)
+    if config.satellites.rooms or config.satellites.discovery:  # LUXA as the pipeline host of Wyoming satellites
+        from Orchestrator.satellites.host import start_satellites
+
+        daemon.satellites = start_satellites(assistant, config.satellites)
+        daemon.on_stop(daemon.satellites.close)

@@ -1,0 +1,298 @@
+"""One connected satellite: its audio in, LUXA's endpointing, one turn at a time, reply audio out.
+
+The satellite (wyoming-satellite) sends `run-pipeline` and then audio chunks: always (no local
+wake word or VAD: the pipeline starts at `wake`), or after its own wake word (`asr`: it streams
+until it gets our `transcript`). LUXA finds the end of each utterance with its own endpointer
+(STT/vad.py), transcribes it, answers through `replies.stream` with this room's conversation,
+and sends the reply back as audio-start / audio-chunk / audio-stop (16-bit mono at the voice's
+rate, or the rate the satellite asked for; the satellite converts to its speaker's format).
+While the reply plays, the room's microphone is not listened to (half duplex: a satellite has
+no echo cancellation by default).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from wyoming.asr import Transcript
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.event import Event
+from wyoming.pipeline import PipelineStage, RunPipeline
+from wyoming.vad import VoiceStarted, VoiceStopped
+
+from Core.audio import STT_RATE, Audio
+from Core.errors import AudioInputError, LuxaError
+from Core.sentences import SentenceChunker
+from Core.text import speakable
+from LLM.conversation import Conversation
+from Orchestrator.satellites.metrics import LATENCY, TURNS
+from Orchestrator.wyoming.convert import FormatError, PcmFormat, pcm16_chunks, to_audio
+
+if TYPE_CHECKING:
+    from Orchestrator.assistant import Assistant
+    from Orchestrator.wake_word import WakeWordGate
+    from STT.vad import Endpointer
+
+log = logging.getLogger(__name__)
+
+FRAME_MS = 30
+PLAYBACK_MARGIN_S = 0.3  # the satellite's speaker pipe starts a little after the first chunk
+LEAD_S = 0.5  # with barge-in, reply audio is sent at most this far ahead of its playback
+
+
+class CutOff(Exception):
+    """The satellite misbehaves (garbage, no end): the connection is closed with this reason."""
+
+
+@dataclass
+class Models:
+    """Shared by every room: one lock per model, so rooms take turns step by step (FIFO)."""
+
+    assistant: Assistant
+    stt: asyncio.Lock = field(default_factory=asyncio.Lock)
+    llm: asyncio.Lock = field(default_factory=asyncio.Lock)
+    tts: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class RoomSession:
+    """One connection's worth of a room: created on connect, dropped on disconnect."""
+
+    def __init__(self, name: str, models: Models, conversation: Conversation, language: str | None,
+                 send: Callable[[Event], Awaitable[None]], chunk_ms: int, max_bad: int,
+                 state: Callable[[str], None], barge_in: bool = False) -> None:
+        self.name = name
+        self.models = models
+        self.assistant = models.assistant
+        self.conversation = conversation
+        self.language = language
+        self._send = send
+        self._chunk_ms = chunk_ms
+        self._max_bad = max_bad
+        self._state = state
+        self.pipeline: RunPipeline | None = None
+        self.snd_rate: int | None = None  # the reply's rate when the satellite asked for one (snd_format)
+        self.listening = False  # audio is expected (a pipeline runs and no turn is answered)
+        self._endpointer: Endpointer | None = None
+        self._wake: WakeWordGate | None = None
+        self._pending = np.zeros(0, np.float32)
+        self._bad = 0
+        self._muted_until = 0.0
+        self.turn: asyncio.Task | None = None
+        self.barge_in = barge_in  # listen while the reply plays; speech stops it
+        self._speaking = False  # reply audio is being sent
+        self._barged = False  # this turn was interrupted: the utterance that did it is being collected
+
+    # -- events from the satellite -------------------------------------------------------------
+
+    async def handle(self, event: Event) -> None:
+        if RunPipeline.is_type(event.type):
+            self._run_pipeline(RunPipeline.from_event(event), _snd_rate(event))
+        elif AudioChunk.is_type(event.type):
+            await self._audio(AudioChunk.from_event(event))
+        elif AudioStart.is_type(event.type) or AudioStop.is_type(event.type):
+            self._reset_listening()  # a new stream, or the satellite gave up waiting (its VAD timeout)
+        else:
+            log.debug("satellite %s: ignoring %s", self.name, event.type)
+
+    def _run_pipeline(self, run: RunPipeline, snd_rate: int | None) -> None:
+        from STT.vad import Endpointer  # webrtcvad + Silero: loaded once a satellite streams
+
+        self.pipeline = run
+        self.snd_rate = snd_rate
+        if self._endpointer is None:
+            self._endpointer = Endpointer(self.assistant.config.vad, STT_RATE, FRAME_MS)
+        wake_cfg = self.assistant.config.wake_word
+        if run.start_stage == PipelineStage.WAKE and wake_cfg.enabled and self._wake is None:
+            from Orchestrator.wake_word import WakeWordGate
+
+            self._wake = WakeWordGate(wake_cfg.model, wake_cfg.threshold, wake_cfg.listen_window_s)
+        self._reset_listening()
+        self.listening = True
+        log.info("satellite %s: pipeline %s -> %s%s", self.name, run.start_stage.value, run.end_stage.value,
+                 f" (LUXA listens for {wake_cfg.model})" if self._wake is not None and
+                 run.start_stage == PipelineStage.WAKE else "")
+        self._state("listening")
+
+    def _reset_listening(self) -> None:
+        self._pending = np.zeros(0, np.float32)
+        if self._endpointer is not None:
+            self._endpointer.reset()
+
+    async def _audio(self, chunk: AudioChunk) -> None:
+        interruptible = self.barge_in and (self._speaking or self._barged)
+        if not self.listening or self._endpointer is None or (self.turn is not None and not interruptible):
+            return  # between pipelines, or while a turn is answered (half duplex)
+        try:
+            fmt = PcmFormat(chunk.rate, chunk.width, chunk.channels).check()
+            samples = to_audio(chunk.audio, fmt).samples
+        except FormatError as err:
+            self._bad += 1
+            if self._bad >= self._max_bad:
+                raise CutOff(f"{self._bad} malformed audio chunks ({err})") from None
+            return
+        if time.monotonic() < self._muted_until and not self.barge_in:
+            return  # the reply is still playing on the satellite's speaker
+        samples = np.concatenate([self._pending, samples])
+        frame = STT_RATE * FRAME_MS // 1000
+        whole = len(samples) // frame * frame
+        self._pending = samples[whole:]
+        for start in range(0, whole, frame):
+            if await self._frame(samples[start:start + frame]):
+                return
+
+    async def _frame(self, frame: np.ndarray) -> bool:
+        """True when an utterance ended and its turn started; the satellite hears of speech start and end
+        (voice-started / voice-stopped: its LEDs and stt-start/stt-stop commands)."""
+        assert self._endpointer is not None
+        if self._wake is not None and self.pipeline is not None and self.pipeline.start_stage == PipelineStage.WAKE \
+                and not self._wake.awake:
+            self._wake.heard(frame)
+            return False
+        for event in self._endpointer.process(frame):
+            if event.kind == "speech_start":
+                if self.turn is not None and not self._barged:
+                    self._barged = True
+                    log.info("satellite %s: barge-in: the user speaks, the reply stops", self.name)
+                    self.turn.cancel()
+                await self._send(VoiceStarted().event())
+            if event.kind == "end" and event.audio is not None:
+                if self.turn is not None:  # the interrupted turn: let it finish stopping
+                    await asyncio.gather(self.turn, return_exceptions=True)
+                self._barged = False
+                await self._send(VoiceStopped().event())
+                self.turn = asyncio.create_task(self._turn(event.audio, time.perf_counter()),
+                                                name=f"satellite {self.name} turn")
+                return True
+        return False
+
+    # -- one turn ------------------------------------------------------------------------------
+
+    async def _turn(self, audio: Audio, ended: float) -> None:
+        self._state("thinking")
+        outcome = "error"
+        try:
+            outcome = await self._answer(audio, ended)
+        except (ConnectionError, OSError) as err:  # the reader sees the connection end and reconnects
+            outcome = "disconnected"
+            log.warning("satellite %s: connection lost during a turn: %s", self.name, err)
+        except asyncio.CancelledError:
+            outcome = "interrupted" if self._barged else "cancelled"
+            if self._barged:
+                log.info("satellite %s: luxa (interrupted)", self.name)
+            raise
+        except LuxaError as err:
+            log.warning("satellite %s: turn failed: %s", self.name, err)
+        except Exception:
+            log.exception("satellite %s: turn failed", self.name)
+        finally:
+            TURNS.labels(self.name, outcome).inc()
+            self.turn = None
+            self._speaking = False
+            if not self._barged:  # an interrupting utterance is being collected: keep it
+                self._reset_listening()
+            if self._wake is not None:
+                self._wake.keep_awake()  # a follow-up needs no wake word, as in the voice loop
+            run = self.pipeline
+            if run is not None and run.start_stage != PipelineStage.WAKE and not run.restart_on_end:
+                self.listening = False  # it woke on its own: it stops streaming after our transcript
+            if outcome != "disconnected":
+                self._state("listening" if self.listening else "idle")
+
+    async def _answer(self, audio: Audio, ended: float) -> str:
+        a = self.assistant
+        try:
+            async with self.models.stt:
+                heard = await a.stt.transcribe(audio, self.language)
+        except AudioInputError as err:
+            log.info("satellite %s: nothing to transcribe (%s)", self.name, err)
+            heard = None
+        text = heard.text if heard is not None else ""
+        language = heard.language if heard is not None else self.language
+        await self._send(Transcript(text=text, language=language).event())
+        if not text:
+            return "no_speech"
+        log.info("satellite %s: you: %s", self.name, text)
+        run = self.pipeline
+        if run is not None and run.end_stage == PipelineStage.ASR:
+            return "transcribed"
+        reply, first_audio, seconds = await self._reply(text, language, run)
+        if first_audio is not None:
+            LATENCY.labels(self.name).observe(first_audio - ended)
+            self._muted_until = time.monotonic() + max(0.0, seconds - (time.perf_counter() - first_audio)) \
+                + PLAYBACK_MARGIN_S
+        latency = f"   [first audio {1000 * (first_audio - ended):.0f} ms]" if first_audio is not None else ""
+        log.info("satellite %s: luxa: %s%s", self.name, reply, latency)
+        return "answered"
+
+    async def _reply(self, text: str, language: str | None, run: RunPipeline | None) -> tuple[str, float | None, float]:
+        """Stream the answer: LLM text -> sentences -> TTS -> audio events; (text, first audio time, seconds)."""
+        a = self.assistant
+        speak = run is None or run.end_stage == PipelineStage.TTS
+        rate = self.snd_rate
+        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        pieces: list[str] = []
+
+        async def write() -> None:
+            chunker = SentenceChunker(a.config.tts.first_chunk_max_words)
+            async with self.models.llm:  # one generation at a time per model: the whole answer is one step
+                stream = a.replies.stream(text, self.conversation, language)
+                try:
+                    async for piece in stream:
+                        pieces.append(piece)
+                        for sentence in chunker.feed(piece):
+                            await sentences.put(sentence)
+                finally:
+                    await stream.aclose()
+            for sentence in chunker.flush():
+                await sentences.put(sentence)
+            await sentences.put(None)
+
+        writer = asyncio.create_task(write())
+        first: float | None = None
+        seconds = 0.0
+        voice = a.tts.answer(language=language) if speak else None
+        try:
+            while (sentence := await sentences.get()) is not None:
+                if voice is None or not speakable(sentence):
+                    continue
+                async with self.models.tts:
+                    spoken = await voice.say(sentence)
+                if spoken.audio is None or not spoken.audio.samples.size:
+                    continue
+                out = spoken.audio if rate is None else spoken.audio.to_rate(rate)
+                if first is None:
+                    first = time.perf_counter()
+                    self._state("speaking")
+                    self._speaking = True
+                    log.info("satellite %s: [speaking]", self.name)
+                    await self._send(AudioStart(rate=out.sample_rate, width=2, channels=1).event())
+                for data in pcm16_chunks(out, self._chunk_ms):
+                    if self.barge_in:  # paced: a barge-in leaves little audio queued on the satellite
+                        await asyncio.sleep(max(0.0, seconds - (time.perf_counter() - first) - LEAD_S))
+                    await self._send(AudioChunk(rate=out.sample_rate, width=2, channels=1, audio=data).event())
+                    seconds += len(data) / 2 / out.sample_rate
+            await writer
+        finally:
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+            if first is not None:
+                await self._send(AudioStop().event())
+        return "".join(pieces).strip(), first, seconds
+
+    async def close(self) -> None:
+        """The connection is gone: a turn in progress stops."""
+        if self.turn is not None:
+            self.turn.cancel()
+            await asyncio.gather(self.turn, return_exceptions=True)
+
+
+def _snd_rate(event: Event) -> int | None:
+    """run-pipeline's optional snd_format (wyoming 1.4's field; newer packages dropped it from the class)."""
+    fmt = (event.data or {}).get("snd_format")
+    rate = fmt.get("rate") if isinstance(fmt, dict) else None
+    return rate if isinstance(rate, int) and 8000 <= rate <= 192000 else None

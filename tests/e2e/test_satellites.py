@@ -1,0 +1,231 @@
+"""LUXA as the pipeline host of real wyoming-satellite processes, each room on its own private devices.
+
+One PulseAudio server, two rooms (kitchen, office), each a pair of null sinks: the test plays a
+question into `<room>_mic` (the satellite records its monitor with parecord) and records what the
+satellite plays into `<room>_spk` (pacat). wyoming-satellite 1.0.0 runs from its own venv
+(scripts/satellite_venv.sh), LUXA is `serve` with both rooms in satellites.rooms. The tests run in
+order on one LUXA process (models load once): one room; both rooms at once, then both ask "what did
+you just say?" and each repeats its own room's answer (one conversation per room); one satellite
+killed (the other answers meanwhile) and restarted (reconnected, answers again); speech over a
+reply stops it (satellites.barge_in=true: here a room's mic does not hear its speaker).
+"""
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pytest
+from audio_harness import (
+    REPO_ROOT,
+    AssistantProcess,
+    Recording,
+    VirtualAudio,
+    first_loud,
+    first_quiet_stretch,
+    have_pulseaudio,
+    last_loud,
+)
+
+pytestmark = pytest.mark.e2e
+ROOMS = ("kitchen", "office")
+QUESTIONS = {"kitchen": "turn_on_the_living_room_lamp.wav", "office": "living_room_light_en.wav"}  # in the corpus
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^\w' ]", " ", text.lower()).split())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _seen_or_wait(luxa: AssistantProcess, pattern: str, timeout: float = 30.0) -> None:
+    if not any(re.search(pattern, line) for line in list(luxa.lines)):
+        luxa.wait_for(pattern, timeout=timeout)
+
+
+class Satellite:
+    """`python -m wyoming_satellite` for one room, its mic and speaker on the room's devices."""
+
+    def __init__(self, python: str, audio: VirtualAudio, room: str, port: int, log: Path) -> None:
+        self.python, self.audio, self.room, self.port, self.log = python, audio, room, port, log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        pcm = "--raw --format=s16le --rate=16000 --channels=1"
+        cmd = [self.python, "-m", "wyoming_satellite", "--name", self.room, "--uri", f"tcp://127.0.0.1:{self.port}",
+               "--no-zeroconf", "--debug",
+               "--mic-command", f"parecord --device={self.room}_mic.monitor --latency-msec=30 {pcm}",
+               "--snd-command", f"pacat --playback --device={self.room}_spk --latency-msec=200 {pcm}",
+               "--snd-command-rate", "16000"]
+        self.proc = subprocess.Popen(cmd, env=self.audio.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"satellite {self.room} exited: {self.log.read_text()[-2000:]}"
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"satellite {self.room} never listened on {self.port}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def satellite_python() -> str:
+    out = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "satellite_venv.sh")], capture_output=True, text=True,
+                         timeout=600)
+    if out.returncode != 0:
+        pytest.fail(f"wyoming-satellite could not be installed: {out.stderr[-2000:]}")
+    return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def house(tmp_path_factory, satellite_python):
+    """The private audio server with both rooms' devices, both satellites, and LUXA hosting them."""
+    if not have_pulseaudio():
+        pytest.fail("PulseAudio tools missing: run `bash scripts/setup.sh --test`")
+    tmp = tmp_path_factory.mktemp("house")
+    audio = VirtualAudio(tmp / "pulse")
+    sats: dict[str, Satellite] = {}
+    luxa = None
+    try:
+        for room in ROOMS:
+            for dev in (f"{room}_mic", f"{room}_spk"):
+                audio.pactl("load-module", "module-null-sink", f"sink_name={dev}", "rate=16000", "channels=1")
+                audio.pactl("load-module", "module-loopback", "source=silence", f"sink={dev}", "latency_msec=200")
+            sats[room] = Satellite(satellite_python, audio, room, _free_port(), tmp / f"{room}.log")
+            sats[room].start()
+        rooms = ", ".join(f'{{name: {r}, uri: "tcp://127.0.0.1:{s.port}"}}' for r, s in sats.items())
+        luxa = AssistantProcess(audio.env, "--set", f"satellites.rooms=[{rooms}]",
+                                "--set", "satellites.reconnect_initial_s=0.5", "--set", "satellites.reconnect_max_s=1.0",
+                                "--set", "satellites.barge_in=true",  # no echo here: each room's mic and speaker are apart
+                                "--set", "api.port=0", "--set", f"service.state_dir={tmp / 'state'}", "serve")
+        luxa.wait_for("LUXA control API on", timeout=180)
+        for room in ROOMS:
+            _seen_or_wait(luxa, f"satellite {room}: pipeline wake -> tts")
+        yield audio, sats, luxa, tmp
+    finally:
+        if luxa is not None:
+            luxa.stop()
+            luxa.kill()
+        for sat in sats.values():
+            sat.kill()
+        audio.close()
+
+
+def _spoken(tmp: Path, text: str) -> Path:
+    """A question in espeak-ng's voice, for what the corpus does not hold."""
+    path = tmp / (re.sub(r"\W+", "_", text.lower()).strip("_") + ".wav")
+    if not path.exists():
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), text], check=True, timeout=30)
+    return path
+
+
+def _ask(audio: VirtualAudio, luxa: AssistantProcess, questions: dict[str, Path], tmp: Path,
+         whisper) -> dict[str, tuple[str, str, float]]:
+    """Play each room's question at once; per room: (printed reply, what its speaker said, latency s)."""
+    rooms = tuple(questions)
+    luxa.skip_pending()
+    speakers = {r: Recording(audio, tmp / f"{r}_spk_{time.monotonic_ns()}.wav", f"{r}_spk.monitor") for r in ROOMS}
+    mics = {r: Recording(audio, tmp / f"{r}_mic_{time.monotonic_ns()}.wav", f"{r}_mic.monitor") for r in rooms}
+    time.sleep(0.5)
+    plays = [subprocess.Popen(["paplay", f"--device={r}_mic", str(wav)], env=audio.env) for r, wav in questions.items()]
+    for p in plays:
+        p.wait(timeout=30)
+    replies = luxa.wait_for_each(*(f"satellite {r}: luxa: " for r in rooms), timeout=120)
+    time.sleep(2.0 + 0.4 * max(len(line.split()) for line in replies))  # sent faster than played: let it play out
+    played = {r: rec.stop() for r, rec in speakers.items()}
+    asked = {r: rec.stop() for r, rec in mics.items()}
+    out: dict[str, tuple[str, str, float]] = {}
+    for room, line in zip(rooms, replies):
+        printed = line.split(f"satellite {room}: luxa: ", 1)[1].split("   [first audio")[0]
+        segments, _ = whisper.transcribe(played[room].astype(np.float32), language="en", beam_size=1)
+        said = " ".join(s.text for s in segments).strip()
+        end = last_loud(asked[room])
+        first = first_loud(played[room], after_s=end or 0.0)
+        out[room] = (printed, said, (first - end) if first is not None and end is not None else float("nan"))
+    for room in set(ROOMS) - set(rooms):
+        assert first_loud(played[room]) is None, f"{room} was not asked but its speaker played something"
+    return out
+
+
+def _check(results: dict[str, tuple[str, str, float]]) -> None:
+    for room, (printed, said, latency) in results.items():
+        error = jiwer.wer(_words(printed), _words(said))
+        print(f"\n{room}: printed {printed!r}; its speaker said {said!r} (WER {error:.2f}); "
+              f"end of speech -> first reply audio {latency:.2f} s")
+        assert said, f"{room}: the satellite's speaker said nothing intelligible"
+        assert error <= 0.35, f"{room}: speaker said {said!r}, LUXA printed {printed!r} (WER {error:.2f})"
+
+
+def _corpus(corpus: Path, room: str) -> Path:
+    return corpus / "commands" / QUESTIONS[room]
+
+
+def test_one_room_question_is_answered_on_its_own_speaker(house, corpus_dir, whisper_base):
+    audio, _, luxa, tmp = house
+    _check(_ask(audio, luxa, {"kitchen": _corpus(corpus_dir, "kitchen")}, tmp, whisper_base))
+
+
+def test_two_rooms_asked_at_once_both_answer_each_from_its_own_conversation(house, corpus_dir, whisper_base):
+    audio, _, luxa, tmp = house
+    first = _ask(audio, luxa, {"kitchen": _corpus(corpus_dir, "kitchen"), "office": _spoken(tmp, "What is your name?")},
+                 tmp, whisper_base)
+    _check(first)
+    again = _spoken(tmp, "What did you just say?")  # answered from the room's own last reply
+    repeated = _ask(audio, luxa, {"kitchen": again, "office": again}, tmp, whisper_base)
+    _check(repeated)
+    for room in ROOMS:
+        assert _words(repeated[room][0]) == _words(first[room][0]), f"{room} repeated another room's answer"
+    assert _words(first["kitchen"][0]) != _words(first["office"][0])
+
+
+def test_a_satellite_killed_and_restarted_is_reconnected_and_answers(house, corpus_dir, whisper_base):
+    audio, sats, luxa, tmp = house
+    luxa.skip_pending()
+    sats["office"].kill()
+    luxa.wait_for("satellite office: (disconnected|connection lost|cut off)", timeout=30)
+    _check(_ask(audio, luxa, {"kitchen": _corpus(corpus_dir, "kitchen")}, tmp, whisper_base))  # the other room meanwhile
+    sats["office"].start()
+    luxa.wait_for("satellite office: pipeline wake -> tts", timeout=30)
+    _check(_ask(audio, luxa, {"office": _corpus(corpus_dir, "office")}, tmp, whisper_base))
+
+
+def test_speech_over_a_reply_stops_it_and_is_answered(house, corpus_dir):
+    audio, _, luxa, tmp = house
+    luxa.skip_pending()
+    speaker = Recording(audio, tmp / "barge_spk.wav", "kitchen_spk.monitor")
+    mic = Recording(audio, tmp / "barge_mic.wav", "kitchen_mic.monitor")
+    time.sleep(0.5)
+    story = _spoken(tmp, "Tell me a long story about a brave little dragon and its friends.")
+    subprocess.run(["paplay", "--device=kitchen_mic", str(story)], env=audio.env, timeout=30, check=True)
+    luxa.wait_for("satellite kitchen: \\[speaking\\]", timeout=90)
+    time.sleep(1.5)  # the reply plays for a while
+    interrupt_at = time.monotonic() - speaker.started
+    subprocess.run(["paplay", "--device=kitchen_mic", str(_corpus(corpus_dir, "kitchen"))], env=audio.env, timeout=30,
+                   check=True)
+    luxa.wait_for("satellite kitchen: barge-in", timeout=30)
+    luxa.wait_for("satellite kitchen: luxa \\(interrupted\\)", timeout=30)
+    heard = luxa.wait_for("satellite kitchen: you: ", timeout=60)
+    luxa.wait_for("satellite kitchen: luxa: ", timeout=60)
+    time.sleep(1.0)
+    played, asked = speaker.stop(), mic.stop()
+    assert "lamp" in heard.lower() or "light" in heard.lower(), heard
+    assert first_loud(played[: int(interrupt_at * 16000)]) is not None, "the reply was not playing before"
+    onset = first_loud(asked, after_s=interrupt_at)
+    quiet_from = first_quiet_stretch(played, after_s=interrupt_at, min_s=0.5)
+    assert onset is not None and quiet_from is not None, "the reply never stopped"
+    print(f"\nthe reply stopped {quiet_from - onset:.2f} s after the interrupting speech began")
+    assert quiet_from - onset < 3.0, f"the reply went on for {quiet_from - onset:.2f} s over the user"
