@@ -16,6 +16,8 @@ import numpy as np
 from Core import metrics
 from Core.audio import Audio, resample
 from Core.sentences import SentenceChunker
+from Orchestrator.preempt import HeldSink
+from Orchestrator.reply import CommandAnswer
 
 if TYPE_CHECKING:
     from Orchestrator.assistant import Assistant
@@ -86,8 +88,13 @@ class TurnRunner:
         self.on_text = on_text or (lambda piece: None)
 
     async def respond(self, result: TurnResult, sink: Sink, watch: Stopwatch,
-                      on_first_audio: Callable[[], None] | None = None) -> TurnResult:
-        """Speak the reply to result.transcript; cancelling this coroutine is a barge-in."""
+                      on_first_audio: Callable[[], None] | None = None,
+                      confirmed: asyncio.Event | None = None) -> TurnResult:
+        """Speak the reply to result.transcript; cancelling this coroutine is a barge-in.
+
+        `confirmed`: the turn is not over yet (a preemptive reply into a HeldSink); a command's
+        answer, which acts on the world, waits for it.
+        """
         a = self.assistant
         chunks: asyncio.Queue[str | None] = asyncio.Queue()
         reply: list[str] = []
@@ -96,6 +103,8 @@ class TurnRunner:
         voice = a.tts.answer(language=result.language)  # one voice for the whole answer
 
         async def produce() -> None:
+            if confirmed is not None and isinstance(stream, CommandAnswer):
+                await confirmed.wait()
             chunker = SentenceChunker(a.config.tts.first_chunk_max_words)
             async for piece in stream:
                 watch.mark("llm_first_token")
@@ -117,7 +126,7 @@ class TurnRunner:
                 result.backends.setdefault("tts", spoken.backend)
                 if spoken.audio is not None and spoken.audio.samples.size:
                     sink.play(spoken.audio, chunk)
-                    if on_first_audio is not None:
+                    if on_first_audio is not None and not (isinstance(sink, HeldSink) and sink.held):
                         on_first_audio()
                         on_first_audio = None
 
@@ -128,6 +137,8 @@ class TurnRunner:
             result.heard = sink.heard()
         except asyncio.CancelledError:
             sink.stop()
+            if isinstance(sink, HeldSink) and sink.held:
+                raise  # a preemptive reply thrown away: nobody heard it, it was no turn
             result.interrupted = True
             result.heard = sink.heard()
             a.llm.conversation.set_last_reply(result.heard)

@@ -11,6 +11,7 @@ import enum
 import itertools
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
@@ -19,6 +20,7 @@ from Core import metrics
 from Core.audio import Audio, dbfs
 from Core.errors import AudioInputError
 from Core.logs import set_turn_id
+from Orchestrator.preempt import PREEMPTIONS, HeldSink, Snapshot
 from Orchestrator.turn import Sink, Stopwatch, TurnResult, TurnRunner
 from STT.vad import Endpointer, EndpointEvent, SpeechDetector
 
@@ -48,6 +50,17 @@ class State(enum.Enum):
     SPEAKING = "speaking"
 
 
+@dataclass
+class Tentative:
+    """A reply started before the endpoint confirmed the turn (Orchestrator/preempt.py)."""
+
+    sink: HeldSink
+    watch: Stopwatch
+    confirmed: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task | None = None
+    transcript: str | None = None  # once early STT has it; shown when the turn is confirmed
+
+
 class VoiceLoop:
     def __init__(self, assistant: Assistant, mic: Microphone | FileMicrophone, speaker: Playback,
                  show: Callable[[str], None] = print, on_state: Callable[[State], None] | None = None,
@@ -68,6 +81,8 @@ class VoiceLoop:
         self.turn_ids = itertools.count(1)
         self.turn_task: asyncio.Task | None = None
         self.early: asyncio.Task | None = None
+        self.tentative: Tentative | None = None
+        self._discarded: asyncio.Task | None = None  # a thrown-away reply, until it has put the history back
         self.speech_end: float | None = None
         self._barge_ms = 0.0
         # frames heard while busy, replayed into the endpointer on barge-in so the first
@@ -112,7 +127,8 @@ class VoiceLoop:
         finally:
             if intents is not None:
                 intents.timers.listeners.clear()
-            for task in (self.turn_task, self.early, *self._announcements):
+            tentative = self.tentative.task if self.tentative else None
+            for task in (self.turn_task, self.early, tentative, *self._announcements):
                 if task and not task.done():
                     task.cancel()
             self.speaker.stop()
@@ -173,35 +189,85 @@ class VoiceLoop:
                 # transcribe during the end-of-turn silence; thrown away if the user goes on
                 self._cancel_early()
                 self.early = asyncio.create_task(self.assistant.stt.transcribe(audio))
+                if self.config.vad.preemptive_reply and not self._busy():
+                    self._preempt(audio, self.early, self.speech_end)
         elif event.kind == "end":
             if self.turn_task is not None:  # a reply still running is replaced (cancel is a no-op once done)
                 self.turn_task.cancel()
             end = self.speech_end or time.perf_counter()
-            self.turn_task = asyncio.create_task(self._turn(audio, self.early, end))
+            if self.tentative is not None and self.tentative.task is not None:
+                self.turn_task = self._confirm(self.tentative)
+            else:
+                self.turn_task = asyncio.create_task(self._turn(audio, self.early, end))
+            self.tentative = None
             self.early = None
             self.speech_end = None
 
     def _cancel_early(self) -> None:
+        """The user went on: what was started on the pause is thrown away."""
         if self.early and not self.early.done():
             self.early.cancel()
         self.early = None
+        tentative, self.tentative = self.tentative, None
+        if tentative is not None and tentative.task is not None:
+            tentative.task.cancel()
+            self._discarded = tentative.task
+            PREEMPTIONS.labels("wasted").inc()
 
-    async def _turn(self, audio: Audio, early: asyncio.Task | None, speech_end: float) -> None:
+    def _preempt(self, audio: Audio, early: asyncio.Task, speech_end: float) -> None:
+        """Start the reply now into a held sink; the endpoint releases it, or a resume drops it."""
+        tentative = Tentative(HeldSink(self.speaker), Stopwatch(speech_end))
+        tentative.task = asyncio.create_task(self._turn(audio, early, speech_end, tentative))
+        self.tentative = tentative
+
+    def _confirm(self, tentative: Tentative) -> asyncio.Task:
+        """The turn is over: the held reply is the answer, its audio goes to the speaker now."""
+        assert tentative.task is not None
+        PREEMPTIONS.labels("used").inc()
+        tentative.watch.mark("endpoint")
+        tentative.confirmed.set()
+        if tentative.task.done():
+            return tentative.task
+        if tentative.transcript is not None:
+            self.show(f"you: {tentative.transcript}")
+        tentative.sink.release()
+        self._set_state(State.SPEAKING if tentative.sink.speaking else State.THINKING)
+        return tentative.task
+
+    async def _turn(self, audio: Audio, early: asyncio.Task | None, speech_end: float,
+                    tentative: Tentative | None = None) -> None:
         """One turn; whatever goes wrong in it ends that turn, never the loop."""
+        discarded = self._discarded
+        if discarded is not None and not discarded.done():
+            await asyncio.wait({discarded})  # the history it restores must be back before this turn reads it
+        conversation = self.assistant.llm.conversation
+        before = Snapshot.of(conversation) if tentative is not None else None
         try:
-            await self._answer(audio, early, speech_end)
+            await self._answer(audio, early, speech_end, tentative)
         except asyncio.CancelledError:
+            if before is not None and tentative is not None and not tentative.confirmed.is_set():
+                before.restore(conversation)  # a reply nobody heard leaves no trace in the history
             raise
         except Exception as err:  # the managers' fallbacks should make this rare: keep listening
             log.error("turn failed: %s: %s", type(err).__name__, err, exc_info=log.isEnabledFor(logging.DEBUG))
             self._set_state(State.LISTENING)
 
-    async def _answer(self, audio: Audio, early: asyncio.Task | None, speech_end: float) -> None:
+    async def _answer(self, audio: Audio, early: asyncio.Task | None, speech_end: float,
+                      tentative: Tentative | None = None) -> None:
+        """One turn; `tentative`: started on the pause, before the endpoint (see _preempt)."""
         turn_id = f"t{next(self.turn_ids)}"
         set_turn_id(turn_id)
-        watch = Stopwatch(speech_end)
-        watch.mark("endpoint")
-        self._set_state(State.THINKING)
+        sink: Sink
+        if tentative is not None:
+            watch, sink, confirmed = tentative.watch, tentative.sink, tentative.confirmed
+        else:
+            watch, sink, confirmed = Stopwatch(speech_end), self.speaker, None
+            watch.mark("endpoint")
+            self._set_state(State.THINKING)
+
+        def unconfirmed() -> bool:
+            return confirmed is not None and not confirmed.is_set()
+
         try:
             transcript = await early if early else await self.assistant.stt.transcribe(audio)
         except AudioInputError as err:
@@ -213,17 +279,22 @@ class VoiceLoop:
             log.info("%s: nothing heard", turn_id)
             self._set_state(State.LISTENING)
             return
-        self.show(f"you: {transcript.text}")
+        if tentative is not None:
+            tentative.transcript = transcript.text
+        if not unconfirmed():
+            self.show(f"you: {transcript.text}")
         result = TurnResult(transcript.text, transcript.language, backends={"stt": transcript.backend})
         try:
-            await self.runner.respond(result, self.speaker, watch,
+            await self.runner.respond(result, sink, watch, confirmed=confirmed,
                                       on_first_audio=lambda: self._set_state(State.SPEAKING))
         except asyncio.CancelledError:
-            self.show(f"luxa (interrupted): {result.heard}")
-            self.results.append(result)
+            if not unconfirmed():
+                self.show(f"luxa (interrupted): {result.heard}")
+                self.results.append(result)
             raise
         finally:
-            self._set_state(State.LISTENING)
+            if not unconfirmed():
+                self._set_state(State.LISTENING)
         first = result.timings_ms.get("first_audio")
         self.show(f"luxa: {result.reply}" + (f"   [first audio {first / 1000:.2f} s]" if first else ""))
         if self.wake is not None:
