@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from Core import metrics
 from Core.audio import STT_RATE, Audio, resample
 from Core.errors import LuxaError
 
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # how long close() waits for PortAudio to let go of a stream; a frozen audio server may never answer
 CLOSE_WAIT_S = 1.0
+# audio.playback_latency_s is chosen by this: the smallest buffer that does not underrun under load
+UNDERRUNS = metrics.counter("luxa_speaker_underruns_total",
+                            "output blocks the audio device asked for before LUXA could fill them, while a reply played")
 
 
 class NoAudioDevice(LuxaError):
@@ -297,6 +301,8 @@ class Speaker:
         self._tick = time.monotonic()
         out = outdata[:, 0]
         filled = 0
+        if status.output_underflow and self._queue:
+            UNDERRUNS.inc()  # a gap in a reply, heard as a click (idle underflows are silence anyway)
         with self._lock:
             while filled < frames and self._queue:
                 head = self._queue[0]

@@ -164,15 +164,19 @@ def conversation(assistant, system_prompt: str | None):
 
 async def luxa_turn(assistant, audio, name: str, system_prompt: str | None) -> dict:
     from Orchestrator.commands.turn import one_turn
+    from Orchestrator.preempt import PREEMPTIONS
 
     assistant.llm.conversation = conversation(assistant, system_prompt)  # every clip starts a conversation
     if assistant.tts.cache is not None:
         assistant.tts.cache.clear()  # a real synthesis, not a replay of an earlier round
     await asyncio.to_thread(prime_llm, assistant)
+    before = {k: PREEMPTIONS.labels(k)._value.get() for k in ("used", "wasted")}
+    cpu = time.process_time()  # every thread of the process: what preemption costs shows here
     result, _ = await one_turn(assistant, audio, name=name)
     return {"transcript": result.transcript, "language": result.language, "reply": result.reply,
             "sentences": count_sentences(result.reply), "backends": result.backends,
-            "timings_ms": result.timings_ms}
+            "timings_ms": result.timings_ms, "cpu_s": round(time.process_time() - cpu, 3),
+            "preemptions": {k: PREEMPTIONS.labels(k)._value.get() - v for k, v in before.items()}}
 
 
 def passes(clips: list[Prepared], quick: bool) -> list[tuple[str, str | None, list[Prepared]]]:
@@ -306,6 +310,14 @@ def _parts(timings: list[dict]) -> dict:
     return out
 
 
+def _preemption(turns: list[dict]) -> dict:
+    """Replies started in a pause: used (the turn ended) / started, and the CPU seconds per turn."""
+    used = sum(t.get("preemptions", {}).get("used", 0) for t in turns)
+    wasted = sum(t.get("preemptions", {}).get("wasted", 0) for t in turns)
+    return {"used": used, "wasted": wasted, "hit_rate": round(used / (used + wasted), 2) if used + wasted else None,
+            "cpu_s_per_turn": percentiles([t.get("cpu_s") for t in turns], 3)}
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a is not None and b else None
 
@@ -344,6 +356,7 @@ def summarise(inproc: dict, virtual: dict) -> dict:
         "luxa_parts_ms": _parts([r["luxa"]["timings_ms"] for r in rows]),
         "sequential_first_audio_ms": percentiles(sequential),
         "floor_first_audio_ms": percentiles(floor),
+        "preemption": _preemption([r["luxa"] for r in rows]),
         "floor_parts_ms": floor_parts,
         "ratio_luxa_to_sequential": _ratios(luxa, sequential),
         "ratio_luxa_to_floor": _ratios(luxa, floor),
@@ -386,6 +399,9 @@ def print_report(report: dict) -> None:
     rows += [(f"  floor: {name}", p) for name, p in s["floor_parts_ms"].items()]
     for name, p in rows:
         print(f"{name:38s}{_fmt(p['p50']):>8}{_fmt(p['p95']):>8}")
+    pre = s["preemption"]
+    print(f"preemptive replies: {pre['used']} used, {pre['wasted']} wasted (hit rate {pre['hit_rate']}); "
+          f"CPU per turn p50 {_fmt(pre['cpu_s_per_turn']['p50'], 2)} s, p95 {_fmt(pre['cpu_s_per_turn']['p95'], 2)} s")
     long = s["long_replies"]
     print(f"long replies ({long['turns']} turns, {_fmt(long['sentences']['p50'])} sentences at p50): LUXA "
           f"{_fmt(long['luxa_first_audio_ms']['p50'])}/{_fmt(long['luxa_first_audio_ms']['p95'])} ms, sequential "
