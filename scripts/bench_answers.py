@@ -22,14 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_common import (  # noqa: E402  (scripts/ beside this file)
-    add_config_args,
-    failed,
-    load_pinned,
-    percentiles,
-    report_header,
-    write_json,
-)
+from bench_common import add_config_args, failed, load_pinned, percentiles, report_header, write_json  # noqa: E402
 
 from Core.errors import LuxaError  # noqa: E402
 
