@@ -142,18 +142,22 @@ class Recording:
         return samples
 
 
-class AssistantProcess:
-    """`python run_assistant.py` on the virtual devices; its output lines are kept and searchable."""
+class LuxaProcess:
+    """`python run_assistant.py ARGS` as a subprocess; its output lines are kept and searchable.
 
-    def __init__(self, env: dict[str, str], *args: str):
-        cmd = [sys.executable, "-u", str(REPO_ROOT / "run_assistant.py"),
-               "--set", "audio.input_device=vmic", "--set", "audio.output_device=vspeaker",
-               "--set", "audio.playback_latency_s=0.15", *args]
-        env = {k: v for k, v in env.items() if not (k.startswith("LUXA_") and "__" in k)}
+    Without `env`, this process's environment. LUXA_SECTION__KEY variables are dropped either way,
+    so a developer's own settings cannot change what a test or a benchmark runs.
+    """
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None):
+        cmd = [sys.executable, "-u", str(REPO_ROOT / "run_assistant.py"), *args]
+        env = {k: v for k, v in (os.environ if env is None else env).items()
+               if not (k.startswith("LUXA_") and "__" in k)}
         self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1)
         self.lines: list[str] = []
         self._new: queue.Queue[str] = queue.Queue()
+        self._eof = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -161,6 +165,7 @@ class AssistantProcess:
             self.lines.append(line.rstrip("\n"))
             self._new.put(line.rstrip("\n"))
             sys.stderr.write(f"[luxa] {line}")
+        self._eof.set()
 
     def wait_for(self, pattern: str, timeout: float = 120.0) -> str:
         """The first line from now on that matches `pattern`."""
@@ -176,6 +181,22 @@ class AssistantProcess:
             if rx.search(line):
                 return line
         raise AssertionError(f"no line matching {pattern!r} within {timeout:g} s")
+
+    def wait_until_serving(self, pattern: str, timeout: float) -> re.Match[str]:
+        """A daemon's start: the match of its first line matching `pattern`. One that exits first is
+        reported with its last lines; one that does not get there within `timeout` is stopped."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if match := rx.search(self._new.get(timeout=0.5)):
+                    return match
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    self._eof.wait(timeout=5)  # its last lines, for the message
+                    raise AssertionError(f"daemon exited ({self.proc.returncode}): " + "\n".join(self.lines[-10:]))
+        stop_daemon(self.proc)
+        raise AssertionError(f"daemon did not serve within {timeout:g} s")
 
     def wait_for_each(self, *patterns: str, timeout: float = 120.0) -> list[str]:
         """A line for each pattern, in whatever order they come (from now on)."""
@@ -207,6 +228,25 @@ class AssistantProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+
+class AssistantProcess(LuxaProcess):
+    """The assistant on the virtual devices (VirtualAudio's env)."""
+
+    def __init__(self, env: dict[str, str], *args: str):
+        super().__init__("--set", "audio.input_device=vmic", "--set", "audio.output_device=vspeaker",
+                         "--set", "audio.playback_latency_s=0.15", *args, env=env)
+
+
+def stop_daemon(proc: subprocess.Popen) -> int:
+    """SIGTERM, then its exit status; SIGKILL when it has not stopped within 30 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            return proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait(timeout=10)
 
 
 def first_loud(samples: np.ndarray, rate: int = 16000, level: float = 0.02, after_s: float = 0.0) -> float | None:

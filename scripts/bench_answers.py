@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import datetime as dt
 import difflib
-import json
 import re
 import sys
 import time
@@ -23,9 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_common import machine, models, percentiles  # noqa: E402  (scripts/ beside this file)
+from bench_common import add_config_args, failed, load_pinned, percentiles, report_header, write_json  # noqa: E402
 
-from Core import gpu  # noqa: E402
 from Core.errors import LuxaError  # noqa: E402
 
 # (language, question): what people ask a voice assistant most, and open questions
@@ -191,32 +189,23 @@ def summarise(result: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", metavar="OUT", help="also write every reply and check to this file")
-    parser.add_argument("--config", default=None)
-    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
+    add_config_args(parser, json_help="also write every reply and check to this file")
     args = parser.parse_args(argv)
-
-    from Config import load_config
-
     try:
-        config = load_config(args.config, args.overrides)
-        gpu.pin(config.gpu.index)
-        status = gpu.check(config.gpu.index, config.gpu.name_pattern, config.gpu.min_free_mb, config.gpu.on_missing)
-        report: dict = {"machine": machine(), "models": models(config), "settings": {"overrides": args.overrides}}
+        config, status = load_pinned(args.config, args.overrides)
+        report = report_header(config, args.overrides)
         started = time.monotonic()
         report["result"] = asyncio.run(run(config, status))
         report["seconds"] = round(time.monotonic() - started, 1)
     except LuxaError as err:
-        print(f"bench_answers: error: {err}", file=sys.stderr)
-        return getattr(err, "exit_code", 1)
+        return failed("bench_answers", err)
     report["summary"] = summary = summarise(report["result"])
     q, s = summary["questions"], summary["session"]
     print(f"{q['of']} questions: " + ", ".join(f"{k} {q[k]}" for k in FAILURES))
     print(f"{s['of']}-turn session: " + ", ".join(f"{k} {s[k]}" for k in (*FAILURES, "repeated")))
     print(f"answered by commands: {summary['answered_by_commands']}; first text, commands "
           f"{summary['first_text_ms_commands']} ms, LLM {summary['first_text_ms_llm']} ms; {report['seconds']} s")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(args.json, report)
     return 0
 
 

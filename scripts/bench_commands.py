@@ -23,9 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_common import machine, models, percentiles  # noqa: E402  (scripts/ beside this file)
+from bench_common import add_config_args, failed, load_pinned, percentiles, report_header, write_json  # noqa: E402
 
-from Core import gpu  # noqa: E402
 from Core.errors import LuxaError  # noqa: E402
 
 COMMANDS = Path(__file__).with_name("commands.tsv")
@@ -119,26 +118,18 @@ async def run(config, status, latency: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", metavar="OUT")
+    add_config_args(parser)
     parser.add_argument("--quick", action="store_true", help="accuracy only, no real-time turns")
-    parser.add_argument("--config", default=None)
-    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-
-    from Config import load_config
-
     try:
         with tempfile.TemporaryDirectory(prefix="luxa-bench-commands-") as state:
-            config = load_config(args.config, overrides(state) + args.overrides)
-            gpu.pin(config.gpu.index)
-            status = gpu.check(config.gpu.index, config.gpu.name_pattern, config.gpu.min_free_mb, config.gpu.on_missing)
-            report: dict = {"machine": machine(), "models": models(config), "settings": {"overrides": args.overrides}}
+            config, status = load_pinned(args.config, overrides(state) + args.overrides)
+            report = report_header(config, args.overrides)
             started = time.monotonic()
             report["result"] = result = asyncio.run(run(config, status, latency=not args.quick))
             report["seconds"] = round(time.monotonic() - started, 1)
     except LuxaError as err:
-        print(f"bench_commands: error: {err}", file=sys.stderr)
-        return getattr(err, "exit_code", 1)
+        return failed("bench_commands", err)
     right = sum(h["right"] for h in result["heard"])
     wrong = [h for h in result["heard"] if not h["right"]]
     first = [t["first_audio_ms"] for t in result["turns"] if t["intent"] and t["first_audio_ms"] is not None]
@@ -149,8 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {h['text']!r} heard as {h['heard']!r} ({h['language']}): {h['got']} (wanted {h['intent']})")
     if result["turns"]:
         print(f"end of speech -> first audio, command answers: {report['summary']['first_audio_ms_commands']} ms")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(args.json, report)
     return 0
 
 

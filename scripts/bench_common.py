@@ -1,13 +1,19 @@
 """What every benchmark report carries: the machine, the models, and p50/p95 of a list of figures.
 
 Figures from a shared 2-core machine mean little without the load it was under, so each report
-records the load average at its start and end next to the CPU model.
+records the load average at its start and end next to the CPU model. The set-up every script
+repeats (its arguments, the config and the GPU, the report's head, one-line errors, the JSON file)
+is here too.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -74,3 +80,39 @@ def describe_machine(info: dict) -> str:
     load = info.get("load_average")
     return (f"machine: {info['cpu']}, {info['cores']} cores, load average "
             f"{' '.join(str(x) for x in load) if load else 'n/a'} ({info['system']}, Python {info['python']})")
+
+
+# -- the set-up every benchmark script repeats: arguments, config, GPU, report, errors ----------
+
+def add_config_args(parser: argparse.ArgumentParser, json_help: str | None = None) -> None:
+    """--json OUT, --config FILE and --set KEY=VALUE (repeatable, into args.overrides)."""
+    parser.add_argument("--json", metavar="OUT", help=json_help)
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
+
+
+def load_pinned(config_file: str | None, overrides: list[str]) -> tuple[Any, Any]:
+    """The config, with the process pinned to its GPU, and the GPU check's status (what managers take)."""
+    from Config import load_config
+    from Core import gpu
+
+    config = load_config(config_file, overrides)
+    gpu.pin(config.gpu.index)
+    return config, gpu.check(config.gpu.index, config.gpu.name_pattern, config.gpu.min_free_mb, config.gpu.on_missing)
+
+
+def report_header(config, overrides: list[str], settings: dict | None = None, **extra: Any) -> dict:
+    """The start of a report: the machine, the models, `extra`, then the settings it ran with."""
+    return {"machine": machine(), "models": models(config), **extra,
+            "settings": {**(settings or {}), "overrides": overrides}}
+
+
+def failed(script: str, err: Exception, exit_code: int | None = None) -> int:
+    """One line on stderr; the exit status: `exit_code`, else the error's own (1 when it has none)."""
+    print(f"{script}: error: {err}", file=sys.stderr)
+    return exit_code if exit_code is not None else getattr(err, "exit_code", 1)
+
+
+def write_json(path: str | None, report: dict) -> None:
+    if path:
+        Path(path).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -20,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from Config import LuxaConfig, load_config  # noqa: E402
-from bench_common import percentile  # noqa: E402  (scripts/ beside this file)
+from Config import LuxaConfig  # noqa: E402
+from bench_common import add_config_args, failed, load_pinned, percentile, write_json  # noqa: E402  (scripts/)
 from Core import gpu  # noqa: E402
 from Core.errors import LuxaError  # noqa: E402
 
@@ -162,24 +161,18 @@ def _fmt(value: float | None, unit: str, digits: int = 1) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", metavar="OUT", help="also write the figures and every sample to this file")
+    add_config_args(parser, json_help="also write the figures and every sample to this file")
     parser.add_argument("--rounds", type=int, default=1, help="times through the prompt set (default 1)")
-    parser.add_argument("--config", metavar="FILE", default=None)
-    parser.add_argument("--set", metavar="KEY=VALUE", action="append", dest="overrides", default=[])
     args = parser.parse_args(argv)
     try:
         if args.rounds < 1:
             raise LuxaError("bench_llm: --rounds must be at least 1")
-        config = load_config(args.config, args.overrides)
-        gpu.pin(config.gpu.index)
-        status = gpu.check(config.gpu.index, config.gpu.name_pattern, config.gpu.min_free_mb, config.gpu.on_missing)
+        config, status = load_pinned(args.config, args.overrides)
         report = asyncio.run(run_bench(config, status, args.rounds))
     except LuxaError as err:
-        print(f"bench_llm: error: {err}", file=sys.stderr)
-        return err.exit_code
+        return failed("bench_llm", err)
     _print(report)
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.json, report)
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from pathlib import Path
@@ -27,10 +26,18 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_common import default_corpus, load_average, machine, models, percentiles  # noqa: E402
+from bench_common import (  # noqa: E402
+    add_config_args,
+    default_corpus,
+    failed,
+    load_average,
+    load_pinned,
+    percentiles,
+    report_header,
+    write_json,
+)
 from bench_turn import BENCH_OVERRIDES, Clip, prepare  # noqa: E402
 
-from Core import gpu  # noqa: E402
 from Core.errors import LuxaError  # noqa: E402
 
 WINDOW = 50  # turns in the early and late windows that are compared
@@ -125,32 +132,25 @@ def summarise(result: dict, turns: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=200, help="turns in the session (default 200)")
-    parser.add_argument("--json", metavar="OUT", help="also write every figure and every turn to this file")
+    add_config_args(parser, json_help="also write every figure and every turn to this file")
     parser.add_argument("--level-dbfs", type=float, default=-20.0, help="speech level every clip is levelled to")
     parser.add_argument("--corpus", default=str(default_corpus()))
-    parser.add_argument("--config", default=None)
-    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-
-    from Config import load_config
 
     try:
         if args.turns < 2:
             raise LuxaError("bench_session: --turns must be at least 2")
         overrides = BENCH_OVERRIDES + args.overrides
-        config = load_config(args.config, overrides)
-        gpu.pin(config.gpu.index)
-        status = gpu.check(config.gpu.index, config.gpu.name_pattern, config.gpu.min_free_mb, config.gpu.on_missing)
-        report: dict = {"machine": machine(), "models": models(config), "device": status.device,
-                        "settings": {"turns": args.turns, "history_token_budget": config.llm.history_token_budget,
-                                     "prompt_eval_budget_s": config.llm.prompt_eval_budget_s, "overrides": overrides}}
+        config, status = load_pinned(args.config, overrides)
+        report = report_header(config, overrides, device=status.device, settings={
+            "turns": args.turns, "history_token_budget": config.llm.history_token_budget,
+            "prompt_eval_budget_s": config.llm.prompt_eval_budget_s})
         inputs = asyncio.run(questions(config, Path(args.corpus), args.level_dbfs))
         started = time.monotonic()
         report["session"] = asyncio.run(session(config, status, inputs, args.turns))
         report["seconds"] = round(time.monotonic() - started, 1)
     except LuxaError as err:
-        print(f"bench_session: error: {err}", file=sys.stderr)
-        return getattr(err, "exit_code", 1)
+        return failed("bench_session", err)
     report["machine"]["load_average_end"] = load_average()
     report["summary"] = summary = summarise(report["session"], args.turns)
     early, late = summary["first_audio_ms_early"], summary["first_audio_ms_late"]
@@ -161,8 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"RSS every {RSS_EVERY} turns (MB): {report['session']['rss_mb']}")
     print(f"RSS slope from turn {WARMUP} on: {summary['rss_mb_slope_per_100_turns']} MB per 100 turns; "
           f"apologies: {summary['apologies'] or 'none'}; session {report['seconds']} s")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(args.json, report)
     return 0
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
@@ -23,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_common import percentile  # noqa: E402  (scripts/ beside this file)
+from bench_common import add_config_args, failed, load_pinned, percentile, write_json  # noqa: E402  (scripts/)
 from Core import gpu  # noqa: E402
 
 gpu.install_import_guard()
@@ -39,13 +38,12 @@ def corpus_clips(corpus: Path) -> list[tuple[Path, str, str]]:
     return clips
 
 
-async def bench_manager(config, clips) -> list[dict]:
+async def bench_manager(config, status, clips) -> list[dict]:
     from Core.audio import load_audio
     from STT import RobustSTTManager
     from STT.scoring import word_error_rate
 
-    manager = RobustSTTManager(config, gpu.check(config.gpu.index, config.gpu.name_pattern,
-                                                 config.gpu.min_free_mb, config.gpu.on_missing))
+    manager = RobustSTTManager(config, status)
     started = time.perf_counter()
     await manager.start()
     print(f"load + warm-up: {time.perf_counter() - started:.2f} s", file=sys.stderr)
@@ -122,31 +120,26 @@ def _print_summary(summary: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", metavar="OUT", help="also write every figure to this JSON file")
+    add_config_args(parser, json_help="also write every figure to this JSON file")
     parser.add_argument("--corpus", default=os.environ.get("LUXA_CORPUS") or str(ROOT.parent / "shared" / "corpus"))
-    parser.add_argument("--config", default=None)
-    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
     args = parser.parse_args(argv)
 
-    from Config import load_config
     from Core.errors import LuxaError
 
     try:
-        config = load_config(args.config, args.overrides)
-        gpu.pin(config.gpu.index)
+        config, status = load_pinned(args.config, args.overrides)
         corpus = Path(args.corpus)
         if not corpus.is_dir():
             raise LuxaError(f"corpus not found: {corpus} (use --corpus or LUXA_CORPUS)")
-        rows = asyncio.run(bench_manager(config, corpus_clips(corpus)))
+        rows = asyncio.run(bench_manager(config, status, corpus_clips(corpus)))
         report = {"clips": rows, "summary": summarise(rows), "vad": bench_vad(config, corpus)}
         if config.stt.window_padding_s is not None:
             print("again on full 30 s windows (stt.window_padding_s=null):", file=sys.stderr)
             full = config.model_copy(update={"stt": config.stt.model_copy(update={"window_padding_s": None})})
-            full_rows = asyncio.run(bench_manager(full, corpus_clips(corpus)))
+            full_rows = asyncio.run(bench_manager(full, status, corpus_clips(corpus)))
             report["full_window"] = {"clips": full_rows, "summary": summarise(full_rows)}
     except LuxaError as err:
-        print(f"bench_stt: error: {err}", file=sys.stderr)
-        return 1
+        return failed("bench_stt", err, exit_code=1)
     print(f"encoder window: speech + {config.stt.window_padding_s} s of padding" if config.stt.window_padding_s
           else "encoder window: full 30 s")
     _print_summary(report["summary"])
@@ -159,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     v = report["vad"]
     print(f"VAD per {v['frame_ms']} ms frame: p50 {v['us_p50']} us, p95 {v['us_p95']} us, max {v['us_max']} us "
           f"({100 * v['fraction_of_real_time_p95']:.2f}% of real time at p95)")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(args.json, report)
     return 0
 
 

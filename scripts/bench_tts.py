@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from Config import load_config  # noqa: E402
-from bench_common import percentile  # noqa: E402  (scripts/ beside this file)
+from bench_common import add_config_args, failed, percentile, write_json  # noqa: E402  (scripts/)
 from Core import gpu  # noqa: E402
 from Core.errors import LuxaError  # noqa: E402
 from Core.sentences import split_sentences  # noqa: E402
@@ -105,21 +104,17 @@ def print_table(report: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
+    add_config_args(parser, json_help="also write the figures as JSON")
     parser.add_argument("--runs", type=int, default=5, help="runs per backend and text length (default 5)")
-    parser.add_argument("--config", metavar="FILE", default=None)
-    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config, args.overrides + ["cache.enabled=true"])
         gpu.pin(config.gpu.index)
         report = asyncio.run(bench(config, args.runs))
     except LuxaError as err:
-        print(f"bench_tts: error: {err}", file=sys.stderr)
-        return 1
+        return failed("bench_tts", err, exit_code=1)
     print_table(report)
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.json, report)
     return 0
 
 

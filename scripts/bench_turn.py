@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
-import json
 import subprocess
 import sys
 import tempfile
@@ -37,12 +36,15 @@ from Core import gpu
 gpu.install_import_guard()
 
 from bench_common import (
+    add_config_args,
     default_corpus,
     describe_machine,
+    failed,
     load_average,
-    machine,
-    models,
+    load_pinned,
     percentiles,
+    report_header,
+    write_json,
 )
 
 from Core.errors import AudioInputError, LuxaError
@@ -481,7 +483,7 @@ async def _prepare_all(config, clips: list[Clip], level_dbfs: float) -> list[Pre
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", metavar="OUT", help="also write every figure and every turn to this file")
+    add_config_args(parser, json_help="also write every figure and every turn to this file")
     parser.add_argument("--quick", action="store_true", help="the commands and the 2 shortest English FLEURS clips")
     parser.add_argument("--clips", type=int, default=None, help="only the first N clips")
     parser.add_argument("--rounds", type=int, default=1, help="in-process passes over the clips (default 1)")
@@ -490,27 +492,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--level-dbfs", type=float, default=-20.0,
                         help="speech level (RMS dBFS) every clip is levelled to, as a mic's gain would (default -20)")
     parser.add_argument("--corpus", default=str(default_corpus()))
-    parser.add_argument("--config", default=None)
-    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-
-    from Config import load_config
 
     try:
         if args.rounds < 1 or (args.clips is not None and args.clips < 1):
             raise LuxaError("bench_turn: --rounds and --clips must be at least 1")
         overrides = BENCH_OVERRIDES + args.overrides
-        config = load_config(args.config, overrides)
-        gpu.pin(config.gpu.index)
-        status = gpu.check(config.gpu.index, config.gpu.name_pattern, config.gpu.min_free_mb, config.gpu.on_missing)
+        config, status = load_pinned(args.config, overrides)
         clips = corpus_clips(Path(args.corpus), args.quick, args.clips)
-        report: dict = {"machine": machine(), "models": models(config), "device": status.device,
-                        "clips": [c.path.name for c in clips],
-                        "settings": {"end_silence_ms": config.vad.end_silence_ms, "pause_ms": config.vad.pause_ms,
-                                     "early_stt": config.vad.early_stt,
-                                     "first_chunk_max_words": config.tts.first_chunk_max_words,
-                                     "clip_level_dbfs": args.level_dbfs,
-                                     "overrides": overrides}}
+        report = report_header(config, overrides, device=status.device, clips=[c.path.name for c in clips], settings={
+            "end_silence_ms": config.vad.end_silence_ms, "pause_ms": config.vad.pause_ms,
+            "early_stt": config.vad.early_stt, "first_chunk_max_words": config.tts.first_chunk_max_words,
+            "clip_level_dbfs": args.level_dbfs})
         inputs = asyncio.run(_prepare_all(config, clips, args.level_dbfs))
         report["inputs"] = {p.clip.path.name: p.note for p in inputs}
         report["in_process"] = asyncio.run(in_process(config, status, inputs, args.rounds, args.quick))
@@ -518,8 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         report["virtual"] = {"skipped": "--no-virtual", "turns": []} if args.no_virtual else \
             through_virtual_audio(inputs, daemon_args)
     except (LuxaError, AssertionError, subprocess.TimeoutExpired) as err:  # the harness asserts on a dead daemon
-        print(f"bench_turn: error: {err}", file=sys.stderr)
-        return getattr(err, "exit_code", 1)
+        return failed("bench_turn", err)
     report["machine"]["load_average_end"] = load_average()
     report["summary"] = summarise(report["in_process"], report["virtual"])
     print_report(report)
@@ -527,8 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         plot(report, Path(args.plot))
         report["plot"] = args.plot
         print(f"plot: {args.plot}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(args.json, report)
     return 0
 
 

@@ -5,18 +5,13 @@ set here so the tests can reach them quickly, and its state folder (the key file
 """
 from __future__ import annotations
 
-import os
-import queue
-import re
-import subprocess
-import sys
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import Popen
 
 import httpx
 import pytest
+from audio_harness import LuxaProcess, stop_daemon  # scripts/ (tests/conftest.py)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 240
@@ -32,7 +27,7 @@ LIMITS = {
 
 @dataclass
 class Daemon:
-    proc: subprocess.Popen
+    proc: Popen
     url: str
     key: str
     state_dir: Path
@@ -47,42 +42,9 @@ class Daemon:
 
 def start_daemon(state_dir: Path, *extra: str, limits: dict[str, str] = LIMITS) -> Daemon:
     sets = [arg for name, value in limits.items() for arg in ("--set", f"{name}={value}")]
-    cmd = [sys.executable, "-u", "run_assistant.py", "--set", f"service.state_dir={state_dir}", *sets, *extra, "serve"]
-    env = {k: v for k, v in os.environ.items() if not (k.startswith("LUXA_") and "__" in k)}
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, bufsize=1)
-    lines: list[str] = []
-    found: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        for line in proc.stdout:
-            lines.append(line.rstrip("\n"))
-            sys.stderr.write(f"[luxa] {line}")
-            if match := re.search(r"LUXA control API on (http://\S+)", line):
-                found.put(match.group(1))
-
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            url = found.get(timeout=0.5)
-            return Daemon(proc, url, (state_dir / "api_key").read_text().strip(), state_dir, lines)
-        except queue.Empty:
-            if proc.poll() is not None:
-                time.sleep(0.2)  # let the reader collect the last lines
-                raise AssertionError(f"daemon exited ({proc.returncode}): " + "\n".join(lines[-10:]))
-    stop_daemon(proc)
-    raise AssertionError(f"daemon did not serve within {START_TIMEOUT_S} s")
-
-
-def stop_daemon(proc: subprocess.Popen) -> int:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            return proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    return proc.wait(timeout=10)
+    luxa = LuxaProcess("--set", f"service.state_dir={state_dir}", *sets, *extra, "serve")
+    url = luxa.wait_until_serving(r"LUXA control API on (http://\S+)", START_TIMEOUT_S).group(1)
+    return Daemon(luxa.proc, url, (state_dir / "api_key").read_text().strip(), state_dir, luxa.lines)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects

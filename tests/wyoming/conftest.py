@@ -7,20 +7,18 @@ on 0.0.0.0 the way Home Assistant add-ons bind (LUXA_TEST_WYOMING_BIND=0.0.0.0, 
 from __future__ import annotations
 
 import os
-import queue
 import re
 import socket
-import subprocess
-import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import Popen
 
 import httpx
 import jiwer
 import numpy as np
 import pytest
+from audio_harness import LuxaProcess, stop_daemon  # scripts/ (tests/conftest.py)
 
 from Core.audio import Audio, load_audio
 
@@ -39,7 +37,7 @@ LIMITS = {
 
 @dataclass
 class WyomingDaemon:
-    proc: subprocess.Popen
+    proc: Popen
     uri: str  # where a client connects
     lines: list[str]
     metrics_url: str
@@ -72,45 +70,12 @@ def start_daemon(*extra: str, limits: dict[str, str] = LIMITS) -> WyomingDaemon:
     sets = [arg for name, value in limits.items() for arg in ("--set", f"{name}={value}")]
     if bind != "127.0.0.1":
         sets += ["--set", "wyoming.allow_remote=true"]
-    cmd = [sys.executable, "-u", "run_assistant.py", *sets, *extra, "wyoming", "--uri", f"tcp://{bind}:0"]
-    env = {k: v for k, v in os.environ.items() if not (k.startswith("LUXA_") and "__" in k)}
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, bufsize=1)
-    lines: list[str] = []
-    found: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        for line in proc.stdout:
-            lines.append(line.rstrip("\n"))
-            sys.stderr.write(f"[luxa] {line}")
-            if match := re.search(r"LUXA Wyoming server on tcp://\S+:(\d+)", line):
-                found.put(match.group(1))
-
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            port = found.get(timeout=0.5)
-            if bind != "127.0.0.1":
-                assert any("WARNING" in line and "no authentication" in line for line in lines), \
-                    "a public bind must be logged as a warning"
-            return WyomingDaemon(proc, f"tcp://127.0.0.1:{port}", lines, f"http://127.0.0.1:{metrics_port}/metrics")
-        except queue.Empty:
-            if proc.poll() is not None:
-                time.sleep(0.2)  # let the reader collect the last lines
-                raise AssertionError(f"daemon exited ({proc.returncode}): " + "\n".join(lines[-10:]))
-    stop_daemon(proc)
-    raise AssertionError(f"daemon did not serve within {START_TIMEOUT_S} s")
-
-
-def stop_daemon(proc: subprocess.Popen) -> int:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            return proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    return proc.wait(timeout=10)
+    luxa = LuxaProcess(*sets, *extra, "wyoming", "--uri", f"tcp://{bind}:0")
+    port = luxa.wait_until_serving(r"LUXA Wyoming server on tcp://\S+:(\d+)", START_TIMEOUT_S).group(1)
+    if bind != "127.0.0.1":
+        assert any("WARNING" in line and "no authentication" in line for line in luxa.lines), \
+            "a public bind must be logged as a warning"
+    return WyomingDaemon(luxa.proc, f"tcp://127.0.0.1:{port}", luxa.lines, f"http://127.0.0.1:{metrics_port}/metrics")
 
 
 @pytest.fixture(scope="module")
