@@ -15,6 +15,7 @@ import numpy as np
 
 from Core import metrics
 from Core.audio import Audio, resample
+from Core.priority import VOICE, voice_work
 from Core.sentences import SentenceChunker
 from Orchestrator.preempt import HeldSink
 from Orchestrator.reply import CommandAnswer
@@ -130,9 +131,12 @@ class TurnRunner:
                         on_first_audio()
                         on_first_audio = None
 
-        stages = [asyncio.ensure_future(produce()), asyncio.ensure_future(speak())]
+        # a voice turn until its reply is made: other LLM work (the API) steps aside meanwhile
+        with voice_work():
+            stages = [asyncio.ensure_future(produce()), asyncio.ensure_future(speak())]
         try:
-            await asyncio.gather(*stages)
+            with VOICE.running():
+                await asyncio.gather(*stages)
             await sink.drain()
             result.heard = sink.heard()
         except asyncio.CancelledError:

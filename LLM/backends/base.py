@@ -13,6 +13,7 @@ class GenerationRequest:
     top_p: float
     stop: list[str] = field(default_factory=list)
     repeat_penalty: float = 1.0
+    answer_so_far: str = ""  # generation goes on after this text (an answer that stepped aside for a voice turn)
 
 
 @dataclass

@@ -11,9 +11,9 @@ import logging
 import threading
 import time
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, AsyncGenerator, Iterator
+from typing import Any, AsyncGenerator, Callable, Iterator
 
 import psutil
 
@@ -21,6 +21,7 @@ from Config.schema import LlmBackendConfig, LlmConfig
 from Core.errors import BackendError, LuxaError
 from Core.gpu import GpuStatus
 from Core.models import resolve
+from Core.priority import VOICE, is_voice
 from LLM.backends import prompt_cache
 from LLM.backends.base import GenerationRequest, GenerationStats
 from LLM.backends.prompt_fit import EvalRate, Messages, fit
@@ -179,13 +180,40 @@ class GgufBackend:
         try:
             # aclosing: leaving an `async for` does not close the inner generator, and only its
             # closing stops the worker thread.
-            budget_s = self._llm.prompt_eval_budget_s
-            generation = iterate_in_thread(lambda stop: _generate(model, request, stats, stop, budget_s))
-            async with aclosing(generation) as pieces:
+            async with aclosing(self._stream(model, request, stats)) as pieces:
                 async for piece in pieces:
                     yield piece
         finally:
             model.checkin()
+
+    async def _stream(self, model: LoadedModel, request: GenerationRequest,
+                      stats: GenerationStats) -> AsyncGenerator[str, None]:
+        """The local voice loop comes first (Core/priority.py): work for anyone else waits for a voice
+        turn to end, and one already generating stops at its next token and goes on after the turn
+        from where it stopped (the prompt plus its answer so far; the prefix cache keeps most of it)."""
+        budget_s = self._llm.prompt_eval_budget_s
+        step_aside = None if is_voice() else (lambda: VOICE.busy)
+        answer: list[str] = []
+        while True:
+            if step_aside is not None:
+                await VOICE.wait_turn_over()
+            current = request if not answer else replace(
+                request, answer_so_far="".join(answer), max_tokens=max(1, request.max_tokens - len(answer)))
+            stepped = threading.Event()
+
+            def produce(stop: threading.Event, current: GenerationRequest = current,
+                        stepped: threading.Event = stepped) -> Iterator[str]:
+                return _generate(model, current, stats, stop, budget_s, step_aside, stepped)
+
+            generation = iterate_in_thread(produce)
+            async with aclosing(generation) as pieces:
+                async for piece in pieces:
+                    answer.append(piece)
+                    yield piece
+            if not stepped.is_set():
+                return
+            log.info("llm backend %s: a voice turn comes first; this answer goes on after it (%d tokens so far)",
+                     self.name, len(answer))
 
     async def prime(self, request: GenerationRequest) -> None:
         """Run `request` to its end and drop the text: fills llama.cpp's prefix cache."""
@@ -211,8 +239,10 @@ class GgufBackend:
 
 
 def _generate(model: LoadedModel, request: GenerationRequest, stats: GenerationStats,
-              stop: threading.Event, budget_s: float) -> Iterator[str]:
-    """Runs in the worker thread; returns as soon as `stop` is set (checked every token)."""
+              stop: threading.Event, budget_s: float, step_aside: Callable[[], bool] | None = None,
+              stepped: threading.Event | None = None) -> Iterator[str]:
+    """Runs in the worker thread; returns as soon as `stop` is set, or `step_aside()` says so (then
+    `stepped` is set), both checked every token."""
     with model.lock:
         llama = model.llama
         prompt = _prepare(model, request, budget_s)
@@ -234,6 +264,10 @@ def _generate(model: LoadedModel, request: GenerationRequest, stats: GenerationS
                     model.rate.observe(prompt.uncached, time.perf_counter() - started)
                     first = False
                 if stop.is_set():
+                    return
+                if step_aside is not None and step_aside():
+                    if stepped is not None:
+                        stepped.set()
                     return
                 text = chunk["choices"][0]["text"]
                 if text:
@@ -263,6 +297,8 @@ def _prepare(model: LoadedModel, request: GenerationRequest, budget_s: float) ->
     def measure(messages: Messages) -> tuple[int, int]:
         response = model.formatter(messages=messages)
         tokens = llama.tokenize(response.prompt.encode("utf-8"), add_bos=not response.added_special, special=True)
+        if request.answer_so_far:
+            tokens += llama.tokenize(request.answer_so_far.encode("utf-8"), add_bos=False, special=False)
         plan = prompt_cache.plan(cached, tokens)
         if plan.dropped and not model.can_shift:
             plan = prompt_cache.CachePlan(plan.prefix)
