@@ -167,6 +167,7 @@ class TtsConfig(Section):
     max_chars: int = Field(400, ge=20, le=100000)
     max_input_chars: int = Field(20000, ge=100, le=10_000_000)
     first_chunk_max_words: int = Field(6, ge=1, le=50)
+    threads: int = Field(2, ge=1, le=64)
     latency_target_ms: int = Field(300, ge=10, le=60000)
     emergency_silence_s: float = Field(0.3, ge=0.0, le=5.0)
     default_language: str = "en"
