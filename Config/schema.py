@@ -313,6 +313,13 @@ class IntentsConfig(Section):
     volume_step: int = Field(10, ge=1, le=100)  # percent, for "louder" / "quieter"
     timer_max_s: float = Field(24 * 3600.0, gt=0.0)
     alert_hz: float = Field(880.0, ge=100.0, le=8000.0)  # the timer's alert tone
+    # Whisper's prompt when a short utterance that matched no command is heard again (Orchestrator/hearing.py)
+    stt_prompts: dict[str, str] = Field(default_factory=lambda: {
+        "en": "Turn on the light. Dim the lamp to 20 percent. Set a timer, add five minutes, resume the timer. "
+              "Speak softer, louder. Never mind. What time is it?",
+        "fr": "Allume la lumière. Baisse la lampe à 20 pour cent. Mets un minuteur de cinq minutes. "
+              "Parle moins fort, plus fort. Laisse tomber. Quelle heure est-il ?",
+    })
 
 
 class HomeAssistantConfig(Section):

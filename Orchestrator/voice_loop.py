@@ -20,6 +20,7 @@ from Core import metrics
 from Core.audio import Audio, dbfs
 from Core.errors import AudioInputError
 from Core.logs import set_turn_id
+from Orchestrator.hearing import hear
 from Orchestrator.preempt import PREEMPTIONS, HeldSink, Snapshot
 from Orchestrator.turn import Sink, Stopwatch, TurnResult, TurnRunner
 from STT.vad import Endpointer, EndpointEvent, SpeechDetector
@@ -279,6 +280,7 @@ class VoiceLoop:
             log.info("%s: nothing heard", turn_id)
             self._set_state(State.LISTENING)
             return
+        transcript = await hear(self.assistant, audio, transcript)
         if tentative is not None:
             tentative.transcript = transcript.text
         if not unconfirmed():

@@ -92,6 +92,7 @@ async def spoken(tts, rows: list[tuple[str, str, str, dict]]) -> list:
 async def run(config, status, latency: bool) -> dict:
     from Orchestrator.assistant import Assistant
     from Orchestrator.commands.turn import one_turn
+    from Orchestrator.hearing import hear
 
     assistant = Assistant(config, status)
     await assistant.start()
@@ -100,7 +101,7 @@ async def run(config, status, latency: bool) -> dict:
         clips = await spoken(assistant.tts, rows)
         heard = []
         for (language, text, intent, slots), clip in zip(rows, clips):
-            transcript = await assistant.stt.transcribe(clip)
+            transcript = await hear(assistant, clip, await assistant.stt.transcribe(clip))  # the voice loop's way
             match = assistant.intents.match(transcript.text, transcript.language)
             heard.append({"text": text, "heard": transcript.text, "language": transcript.language,
                           "intent": intent, "got": match and match.intent,
