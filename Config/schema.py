@@ -50,6 +50,11 @@ class VadConfig(Section):
     turn_min_silence_ms: int = Field(200, ge=30, le=3000)
     turn_max_silence_ms: int = Field(1200, ge=100, le=5000)
 
+    @property
+    def longest_end_silence_ms(self) -> int:
+        """The most trailing silence a turn can wait for: a file played in needs at least this tail."""
+        return max(self.end_silence_ms, self.turn_max_silence_ms) if self.turn_model else self.end_silence_ms
+
 
 class SttBackendConfig(Section):
     model: str
