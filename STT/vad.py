@@ -122,10 +122,12 @@ class TurnJudge(Protocol):
 class Endpointer:
     """Frames in, utterance events out. Not thread-safe: one stream, one caller.
 
-    With a turn model (vad.turn_model), the end is heard rather than waited for: after
-    turn_min_silence_ms of trailing silence the utterance goes to the model on its own thread,
-    and a later frame that finds its verdict "complete" ends the turn; "incomplete" waits on, up
-    to turn_max_silence_ms. Without one (or when its file is missing) end_silence_ms ends it.
+    With a turn model (vad.turn_model), the silence to wait for depends on what the model hears:
+    after turn_min_silence_ms of trailing silence the utterance goes to the model on its own
+    thread, and its verdict (read by a later frame) sets the wait. Sure it is complete
+    (>= turn_sure_threshold): the turn ends now. Unsure (>= turn_threshold): after end_silence_ms,
+    as without a model. Incomplete: after turn_max_silence_ms. Until the verdict is in, only the
+    maximum ends the turn. Without a model (or when its file is missing) end_silence_ms ends it.
     """
 
     def __init__(self, config: VadConfig, sample_rate: int = SAMPLE_RATE, frame_ms: int = 30,
@@ -142,7 +144,9 @@ class Endpointer:
         max_silence_ms = config.turn_max_silence_ms if self.judge is not None else config.end_silence_ms
         self._end_silence_frames = math.ceil(max_silence_ms / frame_ms)
         self._judge_frames = math.ceil(config.turn_min_silence_ms / frame_ms)
+        self._fixed_silence_frames = self._burst_silence_frames
         self._judgement: Future[float] | None = None
+        self._verdict_frames = self._end_silence_frames  # the silence that ends this pause, once judged
         self.last_turn_probability: float | None = None  # the model's verdict on the latest pause
         # real speech has many one-frame gaps: early STT started on each would be thrown away
         self._pause_frames = min(max(1, math.ceil(config.pause_ms / frame_ms)), self._end_silence_frames)
@@ -196,6 +200,7 @@ class Endpointer:
         self._pre.clear()
         self._speech_frames = self._silence_run = 0
         self._started = self._paused = False
+        self._verdict_frames = self._end_silence_frames
 
     def _advance(self, speech: bool) -> list[EndpointEvent]:
         events: list[EndpointEvent] = []
@@ -203,6 +208,7 @@ class Endpointer:
             self._speech_frames += 1
             self._silence_run = 0
             self._forget_judgement()  # the speaker went on: whatever the model says is moot
+            self._verdict_frames = self._end_silence_frames
             if self._paused:
                 self._paused = False
                 events.append(self._event("resume"))
@@ -220,25 +226,30 @@ class Endpointer:
             events.append(self._event("pause", self._audio()))
         if self.judge is not None and self._silence_run == self._judge_frames:
             self.last_turn_probability = None
+            self._verdict_frames = self._end_silence_frames
             self._judgement = self.judge.submit(self._audio().samples)
-        if (self._silence_run >= self._end_silence_frames or len(self._open) >= self._max_frames
-                or self._heard_complete()):
+        self._read_verdict()
+        if (self._silence_run >= min(self._end_silence_frames, self._verdict_frames)
+                or len(self._open) >= self._max_frames):
             events.append(self._event("end", self._audio()))
             self._utterance = None
             self._forget_judgement()
         return events
 
-    def _heard_complete(self) -> bool:
-        """The model's verdict, once it is in: True when it says the speaker has finished."""
+    def _read_verdict(self) -> None:
+        """Once the model's verdict is in, the silence that ends this pause follows from it."""
         if self._judgement is None or not self._judgement.done():
-            return False
+            return
         judgement, self._judgement = self._judgement, None
         try:
-            self.last_turn_probability = judgement.result()
+            p = self.last_turn_probability = judgement.result()
         except Exception as err:  # a broken judgement must not break listening: the max silence ends the turn
             log.warning("end-of-turn model failed (%s): waiting for the maximum silence", err)
-            return False
-        return self.last_turn_probability >= self.config.turn_threshold
+            return
+        if p >= self.config.turn_sure_threshold:
+            self._verdict_frames = 0
+        elif p >= self.config.turn_threshold:
+            self._verdict_frames = self._fixed_silence_frames
 
     def _forget_judgement(self) -> None:
         if self._judgement is not None:
