@@ -125,8 +125,8 @@ class Endpointer:
     With a turn model (vad.turn_model), the silence to wait for depends on what the model hears:
     after turn_min_silence_ms of trailing silence the utterance goes to the model on its own
     thread, and its verdict (read by a later frame) sets the wait. Sure it is complete
-    (>= turn_sure_threshold): the turn ends now. Unsure (>= turn_threshold): after end_silence_ms,
-    as without a model. Incomplete: after turn_max_silence_ms. Until the verdict is in, only the
+    (>= turn_sure_threshold): the turn ends now. Unsure (>= turn_threshold): after
+    turn_unsure_silence_ms. Incomplete: after turn_max_silence_ms. Until the verdict is in, only the
     maximum ends the turn. Without a model (or when its file is missing) end_silence_ms ends it.
     """
 
@@ -144,7 +144,7 @@ class Endpointer:
         max_silence_ms = config.turn_max_silence_ms if self.judge is not None else config.end_silence_ms
         self._end_silence_frames = math.ceil(max_silence_ms / frame_ms)
         self._judge_frames = math.ceil(config.turn_min_silence_ms / frame_ms)
-        self._fixed_silence_frames = self._burst_silence_frames
+        self._unsure_frames = math.ceil(config.turn_unsure_silence_ms / frame_ms)
         self._judgement: Future[float] | None = None
         self._verdict_frames = self._end_silence_frames  # the silence that ends this pause, once judged
         self.last_turn_probability: float | None = None  # the model's verdict on the latest pause
@@ -249,7 +249,7 @@ class Endpointer:
         if p >= self.config.turn_sure_threshold:
             self._verdict_frames = 0
         elif p >= self.config.turn_threshold:
-            self._verdict_frames = self._fixed_silence_frames
+            self._verdict_frames = self._unsure_frames
 
     def _forget_judgement(self) -> None:
         if self._judgement is not None:
