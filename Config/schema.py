@@ -47,8 +47,8 @@ class VadConfig(Section):
     quiet_input_gain_db: float = Field(30.0, ge=0.0, le=60.0)
     turn_model: str | None = "smart-turn-v3.2"
     turn_threshold: float = Field(0.5, gt=0.0, lt=1.0)
-    turn_sure_threshold: float = Field(0.97, gt=0.0, le=1.0)
-    turn_min_silence_ms: int = Field(200, ge=30, le=3000)
+    turn_sure_threshold: float = Field(0.98, gt=0.0, le=1.0)
+    turn_min_silence_ms: int = Field(120, ge=30, le=3000)
     turn_unsure_silence_ms: int = Field(600, ge=30, le=5000)
     turn_max_silence_ms: int = Field(1000, ge=100, le=5000)
 

@@ -6,9 +6,10 @@ the same clips with a 300-900 ms pause (the clip's own room tone) inserted at wo
 through LUXA's STT, cached under build/cache/turn_end/; boundaries and pause lengths drawn from a
 seeded generator, so every run hears the same set). Each utterance goes through the real
 Endpointer frame by frame, 30 ms frames, levelled to -20 dBFS RMS over a -60 dBFS noise floor
-(bench turn's level, the e2e rig's floor). While a
-verdict of the turn model is pending, frames come at real-time pace, so its inference time counts
-as it would live; elsewhere they are fed as fast as they go.
+(bench turn's level, the e2e rig's floor). The turn model runs twice: "paced", where frames
+come at real-time pace while a verdict is pending, so its inference time counts as it would live
+on this machine's load (and the figures move with that load); and "instant verdicts", where each
+verdict is in before the next frame: the model's decisions alone, the same on every run.
 
 - false end: the first `end` comes before the speaker's last word has ended (the rest of the
   sentence would have become a second question);
