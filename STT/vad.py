@@ -246,6 +246,8 @@ class Endpointer:
         except Exception as err:  # a broken judgement must not break listening: the max silence ends the turn
             log.warning("end-of-turn model failed (%s): waiting for the maximum silence", err)
             return
+        log.debug("end-of-turn model: P(finished) %.2f after %d ms of silence", p,
+                  round(self._silence_run * self.frame_s * 1000))
         if p >= self.config.turn_sure_threshold:
             self._verdict_frames = 0
         elif p >= self.config.turn_threshold:

@@ -34,10 +34,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-from bench_common import default_corpus, describe_machine, load_average, machine, percentiles
+from bench_common import default_corpus, describe_machine, load_average, machine, percentiles  # noqa: E402
 
-from Core.audio import STT_RATE, dbfs
-from Core.errors import LuxaError
+from Core.audio import STT_RATE, dbfs  # noqa: E402
+from Core.errors import LuxaError  # noqa: E402
 
 CACHE = ROOT / "build" / "cache" / "turn_end"
 SEED = 18
