@@ -39,7 +39,10 @@ def _session(path: Path):
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-waiting between calls
     opts.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 4
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"], sess_options=opts)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"], sess_options=opts)
+    # the first run allocates its buffers (about twice as slow): pay it at start-up, not in the first turn
+    session.run(None, {"input_features": features(np.zeros(SAMPLE_RATE, np.float32))})
+    return session
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,12 +98,18 @@ class TurnJudge:
             self._executor = None
 
 
+_warned: set[str] = set()
+
+
 def load_or_none(name: str | None, models_dir: str = "models") -> TurnJudge | None:
-    """The judge, or None (with one log line) so that the endpointer falls back to a fixed silence."""
+    """The judge, or None (with one log line per process) so that the endpointer falls back to a
+    fixed silence: a Wyoming server makes an endpointer per request and must not repeat it each time."""
     if not name:
         return None
     try:
         return TurnJudge.load(name, models_dir)
     except ModelMissingError as err:
-        log.warning("end-of-turn model unavailable, ending turns after a fixed silence: %s", err)
+        if name not in _warned:
+            _warned.add(name)
+            log.warning("end-of-turn model unavailable, ending turns after a fixed silence: %s", err)
         return None

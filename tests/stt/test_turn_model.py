@@ -78,10 +78,13 @@ def test_without_a_model_the_fixed_silence_ends_the_turn():
 # --- the model file ----------------------------------------------------------------------------
 
 def test_a_missing_model_falls_back_to_the_fixed_silence_with_one_line(caplog):
+    config = VadConfig(turn_model="no-such-turn-model", end_silence_ms=300, pre_roll_ms=90, min_speech_ms=150)
     with caplog.at_level(logging.WARNING, logger="STT.turn_model"):
-        endpointer = Endpointer(VadConfig(turn_model="no-such-turn-model"), STT_RATE, FRAME_MS,
-                                detector=ScriptedDetector())
-    assert endpointer.judge is None
+        endpointer = Endpointer(config, STT_RATE, FRAME_MS, detector=ScriptedDetector())
+        again = Endpointer(config, STT_RATE, FRAME_MS, detector=ScriptedDetector())  # one line per process
+    assert endpointer.judge is None and again.judge is None
+    ends = [e for e in feed(endpointer, "S" * 10 + "." * 40) if e.kind == "end"]
+    assert round(ends[0].t * 1000 / FRAME_MS) - 10 == 10  # end_silence_ms, 300 ms
     lines = [r.getMessage() for r in caplog.records if r.name == "STT.turn_model"]
     assert len(lines) == 1 and "\n" not in lines[0] and "no-such-turn-model" in lines[0]
     assert "fixed silence" in lines[0]
