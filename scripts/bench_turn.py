@@ -102,7 +102,7 @@ async def utterances(config, audio) -> list:
     from Orchestrator.audio_io import FileMicrophone
     from STT.vad import Endpointer
 
-    mic = FileMicrophone(audio, config.audio.frame_ms, config.vad.end_silence_ms + 300, realtime=False)
+    mic = FileMicrophone(audio, config.audio.frame_ms, config.vad.longest_end_silence_ms + 300, realtime=False)
     endpointer = Endpointer(config.vad, 16000, config.audio.frame_ms)
     return [event async for frame in mic.frames(asyncio.Event()) for event in endpointer.process(frame)
             if event.kind == "end"]

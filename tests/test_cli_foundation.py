@@ -57,7 +57,7 @@ def test_models_prepare_resolves_every_configured_model(run_cli):
     result = run_cli("models", "prepare")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "MISSING" not in result.stdout
-    for name in ("whisper-base", "tiny.en", "smollm2-135m", "en_US-joe-medium"):
+    for name in ("whisper-base", "tiny.en", "smollm2-135m", "en_US-joe-medium", "smart-turn-v3.2"):
         assert name in result.stdout
 
 
@@ -67,7 +67,7 @@ def test_models_prepare_names_a_missing_model_and_fails(run_cli):
     assert "MISSING llm.backends.primary: no-such-model" in result.stdout
 
 
-def test_models_list_shows_the_four_embedded_models_with_their_package(run_cli):
+def test_models_list_shows_the_embedded_models_with_their_package(run_cli):
     result = run_cli("models", "list")
     assert result.returncode == 0
     rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}

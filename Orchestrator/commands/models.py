@@ -39,6 +39,8 @@ def configured_models(cfg: LuxaConfig) -> list[tuple[str, str, str]]:
               if b.enabled and b.kind == "gguf"]
     if cfg.tts.backends["piper_native"].enabled or cfg.tts.backends["piper_cli"].enabled:
         found += [(f"tts.voices.{lang}.piper", v.piper, "piper") for lang, v in cfg.tts.voices.items() if v.piper]
+    if cfg.vad.turn_model:
+        found.append(("vad.turn_model", cfg.vad.turn_model, "turn"))
     return found
 
 
@@ -63,7 +65,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return 0 if all(error is None for *_, error in rows) else 1
     if args.models_command == "list":
         for name in models.EMBEDDED:
-            kind = {"whisper-base": "whisper", "tiny.en": "whisper", "smollm2-135m": "gguf"}.get(name, "piper")
+            kind = {"whisper-base": "whisper", "tiny.en": "whisper", "smollm2-135m": "gguf",
+                    "smart-turn-v3.2": "turn"}.get(name, "piper")
             try:
                 info = models.resolve(name, kind, cfg.models.dir)
                 print(f"{name:<26} {kind:<8} {info.source:<40} {info.path}")

@@ -64,7 +64,7 @@ async def one_turn(assistant: Assistant, audio: core_audio.Audio, name: str = "i
     from Orchestrator.voice_loop import VoiceLoop
 
     cfg = assistant.config
-    mic = FileMicrophone(audio, cfg.audio.frame_ms, cfg.vad.end_silence_ms + 300)
+    mic = FileMicrophone(audio, cfg.audio.frame_ms, cfg.vad.longest_end_silence_ms + 300)
     sink = FileSink()
     loop = VoiceLoop(assistant, mic, sink, show=lambda line: None)
     await loop.run(asyncio.Event())

@@ -36,7 +36,9 @@ class AudioIn:
 
             factor = SENSITIVITY.get(str(getattr(sensitivity, "value", sensitivity) or "default"), 1.0)
             silence = min(3000, max(100, round(vad.end_silence_ms * factor)))
-            self._endpointer = Endpointer(vad.model_copy(update={"end_silence_ms": silence}), STT_RATE, FRAME_MS)
+            longest = min(5000, max(100, round(vad.turn_max_silence_ms * factor)))
+            self._endpointer = Endpointer(vad.model_copy(update={"end_silence_ms": silence,
+                                                                 "turn_max_silence_ms": longest}), STT_RATE, FRAME_MS)
 
     def add(self, pcm: bytes, rate: int, width: int, channels: int) -> Audio | None:
         """Take one chunk; the utterance when the endpointer heard its end, else None.

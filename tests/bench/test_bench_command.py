@@ -75,3 +75,18 @@ def test_bench_session_answers_every_turn_of_one_conversation_and_reports_its_fi
     assert summary["apologies"] == [] and summary["window_turns"] == 2
     assert summary["first_audio_ms_early"]["n"] == summary["first_audio_ms_late"]["n"] == 2
     assert set(summary["llm_first_token_ms_at"]) == {"1", "4"}
+
+
+@pytest.mark.integration  # Whisper word timestamps (once, cached), Silero and smart-turn on the corpus
+def test_bench_turn_end_reports_false_ends_and_end_wait_for_both_endpointers(run_cli, tmp_path):
+    out = tmp_path / "bench.json"
+    done = run_cli("bench", "turn-end", "--quick", "--json", str(out), timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())["results"]["turn-end"]
+    for side in ("fixed", "model"):
+        figures = result[side]
+        assert figures["utterances"] == len(figures["rows"]) > figures["inserted"] > 0
+        assert 0 <= figures["false_ends"] <= figures["utterances"] and figures["no_end"] == 0
+        assert figures["end_wait_ms"]["n"] > 0
+    assert result["inference_ms"]["p50"] > 0
+    assert "fixed silence 400 ms" in done.stdout and "smart-turn-v3.2" in done.stdout

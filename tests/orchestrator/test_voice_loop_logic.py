@@ -74,7 +74,8 @@ async def test_a_turn_that_raises_is_logged_and_the_next_question_is_answered(co
     llm = EchoLLM()
     assistant = SimpleNamespace(config=config, stt=FlakySTT(), llm=llm, replies=llm, tts=ToneTTS())
     sink = FileSink()
-    loop = VoiceLoop(assistant, FileMicrophone(two_questions, 30, 1000, realtime=False), sink, show=lambda s: None)
+    mic = FileMicrophone(two_questions, 30, config.vad.longest_end_silence_ms + 300, realtime=False)
+    loop = VoiceLoop(assistant, mic, sink, show=lambda s: None)
     await asyncio.wait_for(loop.run(asyncio.Event()), 60)
     assert assistant.stt.calls == 2
     assert "turn failed: RuntimeError: boom" in caplog.text

@@ -58,7 +58,8 @@ async def test_the_voice_loop_answers_only_after_the_wake_word(hey_jarvis, comma
     await assistant.start()
     try:
         async def run(audio: Audio) -> VoiceLoop:
-            loop = VoiceLoop(assistant, FileMicrophone(audio, 30, 1000, realtime=False), FileSink(), show=lambda s: None)
+            mic = FileMicrophone(audio, 30, config.vad.longest_end_silence_ms + 300, realtime=False)
+            loop = VoiceLoop(assistant, mic, FileSink(), show=lambda s: None)
             await asyncio.wait_for(loop.run(asyncio.Event()), 120)
             return loop
 

@@ -11,7 +11,9 @@ from STT.vad import Endpointer, QuietInputGain, SpeechDetector
 
 FRAME_MS = 30
 FRAME = STT_RATE * FRAME_MS // 1000
-CONFIG = VadConfig(end_silence_ms=300, pre_roll_ms=90, min_speech_ms=150, max_utterance_s=3.0, pause_ms=30)
+# the fixed-silence state machine; the turn model has its tests in test_turn_model.py
+CONFIG = VadConfig(end_silence_ms=300, pre_roll_ms=90, min_speech_ms=150, max_utterance_s=3.0, pause_ms=30,
+                   turn_model=None)
 
 
 class ScriptedDetector:

