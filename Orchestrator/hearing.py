@@ -44,7 +44,7 @@ def alike(first: str, second: str) -> float:
 
 async def hear(assistant: Assistant, audio: Audio, transcript: Transcript) -> Transcript:
     """`transcript`, or a second hearing of `audio` that is the command the user more likely said."""
-    intents = assistant.intents
+    intents = getattr(assistant, "intents", None)  # a test's stand-in assistant may have none
     if intents is None or not could_be_command(transcript):
         return transcript
     if await intents.match_off_loop(transcript.text, transcript.language) is not None:

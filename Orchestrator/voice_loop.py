@@ -23,6 +23,7 @@ from Core.logs import set_turn_id
 from Orchestrator.hearing import hear
 from Orchestrator.preempt import PREEMPTIONS, HeldSink, Snapshot
 from Orchestrator.turn import Sink, Stopwatch, TurnResult, TurnRunner
+from STT.unfinished import sounds_unfinished
 from STT.vad import Endpointer, EndpointEvent, SpeechDetector
 
 if TYPE_CHECKING:
@@ -75,7 +76,9 @@ class VoiceLoop:
         # each mic frame consumed: how the watchdog knows that this loop still moves
         self.on_frame = on_frame or (lambda: None)
         self.runner = TurnRunner(assistant, on_text=lambda piece: None)
-        self.endpointer = Endpointer(self.config.vad, 16000, self.config.audio.frame_ms)
+        # with early STT the words of each pause are known soon: the turn ends when they and the sound agree
+        self.endpointer = Endpointer(self.config.vad, 16000, self.config.audio.frame_ms,
+                                     wait_for_words=self.config.vad.early_stt)
         # its own detector: Silero keeps per-stream state, and barge-in sees frames the endpointer may not
         self.barge_detector = SpeechDetector(self.config.vad, 16000, self.config.audio.frame_ms)
         self.state = State.LISTENING
@@ -190,6 +193,7 @@ class VoiceLoop:
                 # transcribe during the end-of-turn silence; thrown away if the user goes on
                 self._cancel_early()
                 self.early = asyncio.create_task(self.assistant.stt.transcribe(audio))
+                self.early.add_done_callback(self._early_words)
                 if self.config.vad.preemptive_reply and not self._busy():
                     self._preempt(audio, self.early, self.speech_end)
         elif event.kind == "end":
@@ -203,6 +207,16 @@ class VoiceLoop:
             self.tentative = None
             self.early = None
             self.speech_end = None
+
+    def _early_words(self, early: asyncio.Task) -> None:
+        """The words of the pause are in: stopping mid-phrase ("turn on the"), the turn waits for more;
+        else the sound decides (STT.vad.Endpointer.words_heard)."""
+        if early is not self.early or early.cancelled():
+            return
+        unfinished = early.exception() is None and sounds_unfinished(early.result().text, early.result().language)
+        if unfinished:
+            log.debug("the words stop mid-phrase (%r): waiting for more", early.result().text[-40:])
+        self.endpointer.words_heard(unfinished)
 
     def _cancel_early(self) -> None:
         """The user went on: what was started on the pause is thrown away."""

@@ -131,7 +131,8 @@ class Endpointer:
     """
 
     def __init__(self, config: VadConfig, sample_rate: int = SAMPLE_RATE, frame_ms: int = 30,
-                 detector: SpeechDetector | None = None, judge: TurnJudge | Literal["config"] | None = "config"):
+                 detector: SpeechDetector | None = None, judge: TurnJudge | Literal["config"] | None = "config",
+                 wait_for_words: bool = False):
         self.config = config
         self.sample_rate = sample_rate
         self.frame_s = frame_ms / 1000
@@ -146,6 +147,12 @@ class Endpointer:
         self._judge_frames = math.ceil(config.turn_min_silence_ms / frame_ms)
         self._unsure_frames = math.ceil(config.turn_unsure_silence_ms / frame_ms)
         self._judgement: Future[float] | None = None
+        self._hold_frames = max(math.ceil(config.turn_max_silence_ms / frame_ms), self._end_silence_frames)
+        self._expect_more = False  # the words so far stop mid-phrase (expect_more): wait for the maximum
+        # the caller transcribes each pause (early STT) and says what the words say (words_heard):
+        # until then only the maximum silence ends the turn
+        self.wait_for_words = wait_for_words
+        self._words_pending = False
         self._verdict_frames = self._end_silence_frames  # the silence that ends this pause, once judged
         self.last_turn_probability: float | None = None  # the model's verdict on the latest pause
         # real speech has many one-frame gaps: early STT started on each would be thrown away
@@ -201,6 +208,7 @@ class Endpointer:
         self._speech_frames = self._silence_run = 0
         self._started = self._paused = False
         self._verdict_frames = self._end_silence_frames
+        self._expect_more = self._words_pending = False
 
     def _advance(self, speech: bool) -> list[EndpointEvent]:
         events: list[EndpointEvent] = []
@@ -209,6 +217,7 @@ class Endpointer:
             self._silence_run = 0
             self._forget_judgement()  # the speaker went on: whatever the model says is moot
             self._verdict_frames = self._end_silence_frames
+            self._expect_more = self._words_pending = False
             if self._paused:
                 self._paused = False
                 events.append(self._event("resume"))
@@ -223,14 +232,16 @@ class Endpointer:
             return events
         if self._silence_run == self._pause_frames:
             self._paused = True
+            self._words_pending = self.wait_for_words
             events.append(self._event("pause", self._audio()))
         if self.judge is not None and self._silence_run == self._judge_frames:
             self.last_turn_probability = None
             self._verdict_frames = self._end_silence_frames
             self._judgement = self.judge.submit(self._audio().samples)
         self._read_verdict()
-        if (self._silence_run >= min(self._end_silence_frames, self._verdict_frames)
-                or len(self._open) >= self._max_frames):
+        held = self._expect_more or self._words_pending
+        wait = self._hold_frames if held else min(self._end_silence_frames, self._verdict_frames)
+        if self._silence_run >= wait or len(self._open) >= self._max_frames:
             events.append(self._event("end", self._audio()))
             self._utterance = None
             self._forget_judgement()
@@ -257,6 +268,14 @@ class Endpointer:
         if self._judgement is not None:
             self._judgement.cancel()  # a judgement already running finishes on its thread, unread
             self._judgement = None
+
+    def words_heard(self, unfinished: bool) -> None:
+        """What the words of this pause say (with wait_for_words). Stopping mid-phrase ("turn on the"),
+        the pause ends the turn only after vad.turn_max_silence_ms, whatever the sound says; else the
+        sound decides. Until the speaker speaks again."""
+        if self._utterance is not None and self._started:
+            self._words_pending = False
+            self._expect_more = self._expect_more or unfinished
 
     @property
     def judging(self) -> bool:

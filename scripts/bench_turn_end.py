@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -153,22 +154,66 @@ def _utterance(name: str, clean: np.ndarray, end_s: float, rng: np.random.Genera
     return Utterance(name, samples + noise, LEAD_S + end_s, pauses)
 
 
-def run_endpointer(vad_config, utterance: Utterance, verdict_wait_s: float, frame_ms: int = 30) -> dict:
+class EarlyWords:
+    """The voice loop's early STT, offline: the product's STT chain on each pause's utterance, its
+    transcript read by the endpointer (Endpointer.words_heard) as many frames later as STT took."""
+
+    def __init__(self, config) -> None:
+        from Core.gpu import GpuStatus
+        from STT import RobustSTTManager
+
+        self.loop = asyncio.new_event_loop()
+        self.stt = RobustSTTManager(config, GpuStatus("cpu", 1))
+        self.loop.run_until_complete(self.stt.start())
+        self.flagged = {"mid-sentence": [0, 0], "end": [0, 0]}  # [flagged unfinished, pauses]
+
+    def hear(self, samples: np.ndarray) -> tuple[bool, float]:
+        """(stops mid-phrase, seconds STT took) for the utterance up to a pause."""
+        from Core.audio import Audio
+        from Core.errors import AudioInputError
+        from STT.unfinished import sounds_unfinished
+
+        started = time.perf_counter()
+        try:
+            heard = self.loop.run_until_complete(self.stt.transcribe(Audio(samples, STT_RATE)))
+        except AudioInputError:
+            return False, time.perf_counter() - started
+        return sounds_unfinished(heard.text, heard.language), time.perf_counter() - started
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.stt.close())
+        self.loop.close()
+
+
+def run_endpointer(vad_config, utterance: Utterance, verdict_wait_s: float, frame_ms: int = 30,
+                   words: EarlyWords | None = None) -> dict:
     """The first `end` of the real Endpointer on this utterance. While a verdict is pending the next
     frame waits up to `verdict_wait_s`: one frame's time is real-time pace (the inference time counts
     as it would live, on this machine's load); a long wait gives every verdict before the next frame
     (the model's decisions alone, as on a machine where inference takes under a frame)."""
     from STT.vad import Endpointer
 
-    endpointer = Endpointer(vad_config, STT_RATE, frame_ms)
+    endpointer = Endpointer(vad_config, STT_RATE, frame_ms, wait_for_words=words is not None)
     frame_len = STT_RATE * frame_ms // 1000
     ends = []
-    for i in range(0, len(utterance.samples) - frame_len + 1, frame_len):
+    hint: tuple[int, bool] | None = None  # (frame at which early STT's words arrive, they stop mid-phrase)
+    for n, i in enumerate(range(0, len(utterance.samples) - frame_len + 1, frame_len)):
         if endpointer.judging:
             endpointer.wait_judgement(verdict_wait_s)
+        if hint is not None and n >= hint[0]:
+            endpointer.words_heard(hint[1])
+            hint = None
         for event in endpointer.process(utterance.samples[i:i + frame_len]):
             if event.kind == "end":
                 ends.append((event.t, endpointer.last_turn_probability))
+            elif event.kind == "resume":
+                hint = None
+            elif event.kind == "pause" and words is not None and event.audio is not None:
+                unfinished, took_s = words.hear(event.audio.samples)
+                mid = event.t < utterance.speech_end_s
+                words.flagged["mid-sentence" if mid else "end"][0] += unfinished
+                words.flagged["mid-sentence" if mid else "end"][1] += 1
+                hint = (n + 1 + math.ceil(took_s / (frame_ms / 1000)), unfinished)
     if not ends:
         return {"name": utterance.name, "ends": 0, "false_end": False, "end_wait_ms": None}
     first_t, p = ends[0]
@@ -177,8 +222,8 @@ def run_endpointer(vad_config, utterance: Utterance, verdict_wait_s: float, fram
             "end_wait_ms": None if false_end else round((first_t - utterance.speech_end_s) * 1000, 1)}
 
 
-def bench(vad_config, utterances: list[Utterance], verdict_wait_s: float = 0.03) -> dict:
-    rows = [run_endpointer(vad_config, u, verdict_wait_s) for u in utterances]
+def bench(vad_config, utterances: list[Utterance], verdict_wait_s: float = 0.03, words: EarlyWords | None = None) -> dict:
+    rows = [run_endpointer(vad_config, u, verdict_wait_s, words=words) for u in utterances]
     inserted = [r for r, u in zip(rows, utterances, strict=True) if u.pauses]
     return {
         "false_ends": sum(r["false_end"] for r in rows), "utterances": len(rows),
@@ -224,10 +269,16 @@ def main(argv: list[str] | None = None) -> int:
         utterances = build_set(paths, asyncio.run(word_times(config, paths)))
         fixed_vad = config.vad.model_copy(update={"turn_model": None})
         started = time.perf_counter()
-        report = {"machine": machine(), "settings": config.vad.model_dump(), "seed": SEED,
-                  "fixed": bench(fixed_vad, utterances), "model": bench(config.vad, utterances),
-                  "model_instant": bench(config.vad, utterances, verdict_wait_s=30.0),
-                  "inference_ms": inference_ms(utterances)}
+        words = EarlyWords(config)
+        try:
+            report = {"machine": machine(), "settings": config.vad.model_dump(), "seed": SEED,
+                      "fixed": bench(fixed_vad, utterances), "model": bench(config.vad, utterances),
+                      "model_instant": bench(config.vad, utterances, verdict_wait_s=30.0),
+                      "model_words": bench(config.vad, utterances, words=words),
+                      "inference_ms": inference_ms(utterances)}
+            report["words_flagged"] = words.flagged
+        finally:
+            words.close()
         report["seconds"] = round(time.perf_counter() - started, 1)
         report["machine"]["load_average_end"] = load_average()
         report["machine"]["load_average"] = load_before
@@ -251,14 +302,18 @@ def print_report(report: dict, vad) -> None:
           f"{'as recorded p50':>16s} {'p95':>7s}")
     name = f"{vad.turn_model} {vad.turn_sure_threshold}/{vad.turn_threshold}/{vad.turn_unsure_silence_ms} ms"
     for label, r in ((f"fixed silence {vad.end_silence_ms} ms", fixed), (name + ", paced", model),
-                     (name + ", instant verdicts", report["model_instant"])):
+                     (name + ", instant verdicts", report["model_instant"]),
+                     (name + ", paced + early words", report["model_words"])):
         w, c = r["end_wait_ms"], r["end_wait_ms_as_recorded"]
         print(f"{label:46s} {r['false_ends']:>4d} ({100 * r['false_end_rate']:4.1f}%) {r['no_end']:>7d} "
               f"{w['p50']:>10} ms {w['p95']:>4} ms {c['p50']:>13} ms {c['p95']:>4} ms")
-    for label, r in (("fixed", fixed), ("model, paced", model)):
+    for label, r in (("fixed", fixed), ("model, paced", model), ("model + words", report["model_words"])):
         wrong = [row["name"] for row in r["rows"] if row["false_end"]]
         if wrong:
             print(f"false ends, {label}: {', '.join(wrong)}")
+    f = report["words_flagged"]
+    print(f"early words said 'stops mid-phrase' at {f['mid-sentence'][0]} of {f['mid-sentence'][1]} mid-sentence pauses "
+          f"and at {f['end'][0]} of {f['end'][1]} pauses after the last word")
     i = report["inference_ms"]
     print(f"turn model inference (features + ONNX, 1 thread): p50 {i['p50']} ms, p95 {i['p95']} ms")
 

@@ -22,7 +22,7 @@ FRAME = 480  # 30 ms at 16 kHz
 class QuietEndpointer:
     """Stands in for the VAD: the policy is logic, and a unit test loads no model."""
 
-    def __init__(self, *args) -> None:
+    def __init__(self, *args, **kwargs) -> None:
         self.is_speech = lambda frame: True  # as a barge-in detector: every frame is speech
 
     def reset(self) -> None:
