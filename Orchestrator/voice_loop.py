@@ -78,7 +78,7 @@ class VoiceLoop:
         self.runner = TurnRunner(assistant, on_text=lambda piece: None)
         # with early STT the words of each pause are known soon: the turn ends when they and the sound agree
         self.endpointer = Endpointer(self.config.vad, 16000, self.config.audio.frame_ms,
-                                     wait_for_words=self.config.vad.early_stt)
+                                     wait_for_words=self.config.vad.early_stt and self.config.vad.turn_words)
         # its own detector: Silero keeps per-stream state, and barge-in sees frames the endpointer may not
         self.barge_detector = SpeechDetector(self.config.vad, 16000, self.config.audio.frame_ms)
         self.state = State.LISTENING
