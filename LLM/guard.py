@@ -41,6 +41,17 @@ def ready(text: str) -> bool:
     return len(said) >= CHECK_WORDS or (bool(said) and bool(_SENTENCE_END.search(text.strip())))
 
 
+def _repeats(said: list[str], earlier: list[str]) -> bool:
+    """The opening `said` (its first CHECK_WORDS words) is how a sentence of an earlier reply began."""
+    opening = " ".join(said[:CHECK_WORDS])
+    for reply in earlier:  # any sentence of it: a looping model also picks up an earlier reply's tail
+        for sentence in _SENTENCE_BREAK.split(reply):
+            before = " ".join(words(sentence)[:CHECK_WORDS])
+            if len(said) >= 3 and before and difflib.SequenceMatcher(None, opening, before).ratio() >= SAME_START:
+                return True
+    return False
+
+
 def problem(text: str, system_prompt: str, earlier: list[str], language: str | None = None) -> str | None:
     """Why the opening of an answer is unusable, or None."""
     said = words(text)
@@ -53,13 +64,50 @@ def problem(text: str, system_prompt: str, earlier: list[str], language: str | N
     prompt = " ".join(words(system_prompt))
     if any(" ".join(said[i:i + RECITAL_WORDS]) in prompt for i in range(len(said) - RECITAL_WORDS + 1)):
         return "it recites the system prompt"
-    opening = " ".join(said[:CHECK_WORDS])
-    for reply in earlier:  # any sentence of it: a looping model also picks up an earlier reply's tail
-        for sentence in _SENTENCE_BREAK.split(reply):
-            before = " ".join(words(sentence)[:CHECK_WORDS])
-            if len(said) >= 3 and before and difflib.SequenceMatcher(None, opening, before).ratio() >= SAME_START:
-                return "it repeats an earlier reply"
+    if _repeats(said, earlier):
+        return "it repeats an earlier reply"
     return None
+
+
+class LaterRepeats:
+    """After a good opening the answer stops before a later sentence that repeats a sentence of an
+    earlier reply (a follow-up question got the painter's biography again). Each later sentence is
+    held until its first words can be judged; the first one was judged by `problem`."""
+
+    def __init__(self, earlier: list[str]) -> None:
+        self.earlier = earlier
+        self.pending = ""  # the start of a sentence not judged yet
+        self.judged = True  # the sentence being passed through was judged (the first: by `problem`)
+        self.done = False
+
+    def feed(self, text: str) -> str:
+        """What may be said of `text` now."""
+        out = ""
+        while text and not self.done:
+            if self.judged:
+                end = _SENTENCE_END.search(text)
+                if end is None or not self.earlier:
+                    return out + text
+                out, text, self.judged = out + text[:end.end()], text[end.end():], False
+                continue
+            end = _SENTENCE_END.search(text)
+            cut = end.end() if end else len(text)
+            self.pending, text = self.pending + text[:cut], text[cut:]
+            if end is not None or len(words(self.pending)) >= CHECK_WORDS:
+                out += self._judge()
+        return out
+
+    def flush(self) -> str:
+        """The end of the answer: a last short sentence is judged as it is."""
+        return "" if self.done or self.judged or not words(self.pending) else self._judge()
+
+    def _judge(self) -> str:
+        pending, self.pending = self.pending, ""
+        if _repeats(words(pending), self.earlier):
+            self.done = True
+            return ""
+        self.judged = True
+        return pending
 
 
 class SentenceLimit:

@@ -211,6 +211,7 @@ class EnhancedLLMManager:
                 last = attempt == len(attempts) - 1
                 held: str | None = ""  # the opening, until it is judged; None once it was let through
                 retry = False
+                later = guard.LaterRepeats(earlier)
                 pieces = self._generate(replace(request, messages=chat), turn, deadline)
                 try:
                     async for piece in pieces:
@@ -223,16 +224,18 @@ class EnhancedLLMManager:
                                 retry = True
                                 break
                             piece, held = held, None
-                        if said := limit.feed(piece):
+                        if said := limit.feed(later.feed(piece)):
                             yield self._said(turn, said)
-                        if limit.done:
+                        if limit.done or later.done:
                             break
                     if not retry and held is not None:  # a short answer that ended before it was judged
                         reason = guard.problem(held, instructions, earlier, code)
                         if reason and not last:
                             retry = True
-                        elif guard.words(held) and (said := limit.feed(held)):  # never "…" alone
-                            yield self._said(turn, said)
+                        elif guard.words(held) and (said := limit.feed(later.feed(held) + later.flush())):
+                            yield self._said(turn, said)  # never "…" alone
+                    elif not retry and not limit.done and (said := limit.feed(later.flush())):
+                        yield self._said(turn, said)
                 finally:
                     await pieces.aclose()
                 if not retry:

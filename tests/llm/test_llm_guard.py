@@ -69,3 +69,24 @@ async def test_an_answer_in_another_language_than_the_question_is_asked_again(fa
     model = FakeBackend("m", script=[["Le Grand Paris, la capitale de la France."], ["The capital of France is Paris."]])
     result = await _manager(fake_config, model).chat("What is the capital of France?", language="en")
     assert result.reply == "The capital of France is Paris." and model.calls == 2
+
+
+async def test_a_later_sentence_that_repeats_an_earlier_reply_ends_the_answer(fake_config):
+    model = FakeBackend("m", script=[
+        ["One famous painter is Salvador Dali. He was known for his surrealist art."],
+        ["Dali painted the melting clocks.", " He was known for his", " surrealist art and his dreams."],
+    ])
+    manager = _manager(fake_config, model)
+    await manager.chat("Name a famous painter.")
+    result = await manager.chat("What did he paint?")
+    assert result.reply == "Dali painted the melting clocks."
+    assert model.calls == 2  # the opening was new: no retry, the answer just stops
+
+
+def test_later_repeats_passes_new_sentences_through_piece_by_piece():
+    from LLM.guard import LaterRepeats
+
+    later = LaterRepeats(["The Pacific is the largest ocean."])
+    text = "It is about eleven kilometres deep. The Mariana Trench is the deepest point."
+    out = "".join(later.feed(text[i:i + 4]) for i in range(0, len(text), 4)) + later.flush()
+    assert out == text and not later.done
