@@ -19,7 +19,7 @@ class AudioConfig(Section):
     output_device: int | str | None = None
     sample_rate: Literal[16000] = 16000
     frame_ms: Literal[10, 20, 30] = 30
-    playback_latency_s: float = Field(0.15, ge=0.0, le=2.0)
+    playback_latency_s: float = Field(0.08, ge=0.0, le=2.0)
     reconnect_initial_s: float = Field(0.5, gt=0.0, le=60.0)
     reconnect_max_s: float = Field(5.0, gt=0.0, le=600.0)
     dead_input_s: float = Field(3.0, ge=0.0, le=600.0)

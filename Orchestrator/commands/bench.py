@@ -26,7 +26,7 @@ HELP = "benchmarks: whole turns against baselines, each stage, resources (p50/p9
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
 BENCHES = {"turn": "bench_turn", "turn-end": "bench_turn_end", "stt": "bench_stt", "llm": "bench_llm", "tts": "bench_tts",
            "resources": "bench_resources", "session": "bench_session",
-           "answers": "bench_answers", "commands": "bench_commands"}
+           "answers": "bench_answers", "commands": "bench_commands", "playback": "bench_playback"}
 # `all` leaves these out: a 200-turn session takes about 20 minutes on 2 cores
 NOT_IN_ALL = {"session"}
 
