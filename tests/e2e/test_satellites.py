@@ -12,7 +12,6 @@ reply stops it (satellites.barge_in=true: here a room's mic does not hear its sp
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -20,8 +19,8 @@ from pathlib import Path
 import jiwer
 import numpy as np
 import pytest
+import satellite_harness
 from audio_harness import (
-    REPO_ROOT,
     AssistantProcess,
     Recording,
     VirtualAudio,
@@ -30,6 +29,7 @@ from audio_harness import (
     have_pulseaudio,
     last_loud,
 )
+from satellite_harness import Satellite, add_room_devices, free_port, rooms_setting
 
 pytestmark = pytest.mark.e2e
 ROOMS = ("kitchen", "office")
@@ -40,55 +40,17 @@ def _words(text: str) -> str:
     return " ".join(re.sub(r"[^\w' ]", " ", text.lower()).split())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _seen_or_wait(luxa: AssistantProcess, pattern: str, timeout: float = 30.0) -> None:
     if not any(re.search(pattern, line) for line in list(luxa.lines)):
         luxa.wait_for(pattern, timeout=timeout)
 
 
-class Satellite:
-    """`python -m wyoming_satellite` for one room, its mic and speaker on the room's devices."""
-
-    def __init__(self, python: str, audio: VirtualAudio, room: str, port: int, log: Path) -> None:
-        self.python, self.audio, self.room, self.port, self.log = python, audio, room, port, log
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        pcm = "--raw --format=s16le --rate=16000 --channels=1"
-        cmd = [self.python, "-m", "wyoming_satellite", "--name", self.room, "--uri", f"tcp://127.0.0.1:{self.port}",
-               "--no-zeroconf", "--debug",
-               "--mic-command", f"parecord --device={self.room}_mic.monitor --latency-msec=30 {pcm}",
-               "--snd-command", f"pacat --playback --device={self.room}_spk --latency-msec=200 {pcm}",
-               "--snd-command-rate", "16000"]
-        self.proc = subprocess.Popen(cmd, env=self.audio.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"satellite {self.room} exited: {self.log.read_text()[-2000:]}"
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"satellite {self.room} never listened on {self.port}")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def satellite_python() -> str:
-    out = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "satellite_venv.sh")], capture_output=True, text=True,
-                         timeout=600)
-    if out.returncode != 0:
-        pytest.fail(f"wyoming-satellite could not be installed: {out.stderr[-2000:]}")
-    return out.stdout.strip().splitlines()[-1]
+    try:
+        return satellite_harness.satellite_python()
+    except RuntimeError as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +64,10 @@ def house(tmp_path_factory, satellite_python):
     luxa = None
     try:
         for room in ROOMS:
-            for dev in (f"{room}_mic", f"{room}_spk"):
-                audio.pactl("load-module", "module-null-sink", f"sink_name={dev}", "rate=16000", "channels=1")
-                audio.pactl("load-module", "module-loopback", "source=silence", f"sink={dev}", "latency_msec=200")
-            sats[room] = Satellite(satellite_python, audio, room, _free_port(), tmp / f"{room}.log")
+            add_room_devices(audio, room)
+            sats[room] = Satellite(satellite_python, audio, room, free_port(), tmp / f"{room}.log")
             sats[room].start()
-        rooms = ", ".join(f'{{name: {r}, uri: "tcp://127.0.0.1:{s.port}"}}' for r, s in sats.items())
-        luxa = AssistantProcess(audio.env, "--set", f"satellites.rooms=[{rooms}]",
+        luxa = AssistantProcess(audio.env, "--set", rooms_setting(sats),
                                 "--set", "satellites.reconnect_initial_s=0.5", "--set", "satellites.reconnect_max_s=1.0",
                                 "--set", "satellites.barge_in=true",  # no echo here: each room's mic and speaker are apart
                                 "--set", "api.port=0", "--set", f"service.state_dir={tmp / 'state'}", "serve")
