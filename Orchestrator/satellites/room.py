@@ -28,7 +28,7 @@ from wyoming.vad import VoiceStarted, VoiceStopped
 from Core.audio import STT_RATE, Audio
 from Core.errors import AudioInputError, LuxaError
 from Core.sentences import SentenceChunker
-from Core.text import speakable
+from Core.text import heard_text, speakable
 from LLM.conversation import Conversation
 from Orchestrator.satellites.metrics import LATENCY, TURNS
 from Orchestrator.wyoming.convert import FormatError, PcmFormat, pcm16_chunks, to_audio
@@ -86,6 +86,8 @@ class RoomSession:
         self.barge_in = barge_in  # listen while the reply plays; speech stops it
         self._speaking = False  # reply audio is being sent
         self._barged = False  # this turn was interrupted: the utterance that did it is being collected
+        self._said: list[tuple[float, str]] = []  # this reply's sentences: (end of its audio in s, text)
+        self._first_sent: float | None = None  # when this reply's first audio went out (perf_counter)
 
     # -- events from the satellite -------------------------------------------------------------
 
@@ -183,7 +185,9 @@ class RoomSession:
         except asyncio.CancelledError:
             outcome = "interrupted" if self._barged else "cancelled"
             if self._barged:
-                log.info("satellite %s: luxa (interrupted)", self.name)
+                heard = self._heard()
+                self.conversation.set_last_reply(heard)  # as the voice loop: the history keeps what was heard
+                log.info("satellite %s: luxa (interrupted): %s", self.name, heard)
             raise
         except LuxaError as err:
             log.warning("satellite %s: turn failed: %s", self.name, err)
@@ -229,6 +233,12 @@ class RoomSession:
         log.info("satellite %s: luxa: %s%s", self.name, reply, latency)
         return "answered"
 
+    def _heard(self) -> str:
+        """What the room heard of the reply so far: the satellite plays from the first chunk on, in real time."""
+        if self._first_sent is None:
+            return ""
+        return heard_text(self._said, time.perf_counter() - self._first_sent)
+
     async def _reply(self, text: str, language: str | None, run: RunPipeline | None) -> tuple[str, float | None, float]:
         """Stream the answer: LLM text -> sentences -> TTS -> audio events; (text, first audio time, seconds)."""
         a = self.assistant
@@ -255,6 +265,7 @@ class RoomSession:
         writer = asyncio.create_task(write())
         first: float | None = None
         seconds = 0.0
+        self._said, self._first_sent = [], None
         voice = a.tts.answer(language=language) if speak else None
         try:
             while (sentence := await sentences.get()) is not None:
@@ -266,7 +277,7 @@ class RoomSession:
                     continue
                 out = spoken.audio if rate is None else spoken.audio.to_rate(rate)
                 if first is None:
-                    first = time.perf_counter()
+                    first = self._first_sent = time.perf_counter()
                     self._state("speaking")
                     self._speaking = True
                     log.info("satellite %s: [speaking]", self.name)
@@ -276,6 +287,7 @@ class RoomSession:
                         await asyncio.sleep(max(0.0, seconds - (time.perf_counter() - first) - LEAD_S))
                     await self._send(AudioChunk(rate=out.sample_rate, width=2, channels=1, audio=data).event())
                     seconds += len(data) / 2 / out.sample_rate
+                self._said.append((seconds, sentence))
             await writer
         finally:
             writer.cancel()

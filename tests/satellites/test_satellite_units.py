@@ -251,3 +251,64 @@ async def test_a_satellite_that_woke_on_its_own_gets_transcript_and_reply_audio_
     assert kinds[3] == "audio-start" and kinds[-1] == "audio-stop" and "audio-chunk" in kinds
     assert asked == ["turn on the living room lamp"]
     assert link.state == "idle"
+
+
+async def test_a_reply_interrupted_over_the_network_is_kept_in_the_history_as_far_as_it_was_heard(corpus_dir):
+    """Barge-in on a satellite: the room's conversation keeps the sentences played before the user spoke
+    (and the cut mark), not the whole generated answer, as the local voice loop does (Orchestrator/turn.py)."""
+    import numpy as np
+
+    from Core.audio import Audio, float32_to_pcm16, load_audio
+    from LLM.conversation import CUT_MARK, Conversation
+
+    sentences = [f"Sentence number {n} of the story." for n in ("one", "two", "three", "four", "five", "six")]
+    conversation = Conversation(system_prompt="test", token_budget=4000)
+
+    def stream(text, conv, language):  # the LLM manager's bookkeeping: the question, then the whole answer
+        conv.add_user(text)
+        conv.add_assistant(" ".join(sentences))
+        return _Answer([s + " " for s in sentences])
+
+    async def say(text):  # one second of audio per sentence
+        return SimpleNamespace(audio=Audio(np.full(22050, 0.1, np.float32), 22050))
+
+    assistant = _fake_assistant([])
+    assistant.replies = SimpleNamespace(stream=stream)
+    assistant.tts = SimpleNamespace(answer=lambda language=None: SimpleNamespace(say=say))
+    assistant.llm = SimpleNamespace(new_conversation=lambda: conversation)
+    question = load_audio(corpus_dir / "commands" / "turn_on_the_living_room_lamp.wav").to_rate(16000).samples
+    speech, silence = float32_to_pcm16(question), bytes(2 * 16000 * 2)
+    interrupted = asyncio.Event()
+
+    async def stream_audio(writer: asyncio.StreamWriter, pcm: bytes) -> None:
+        for i in range(0, len(pcm), 1024):  # in real time: LUXA's clock is the satellite's
+            await async_write_event(AudioChunk(rate=16000, width=2, channels=1, audio=pcm[i:i + 1024]).event(), writer)
+            await asyncio.sleep(1024 / 2 / 16000)
+
+    async def satellite(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await async_write_event(_pipeline(), writer)
+        await stream_audio(writer, speech + silence)
+        while (event := await async_read_event(reader)) is not None and event.type != "audio-start":
+            pass
+        await stream_audio(writer, bytes(2 * 16000 * 3 // 2))  # 1.5 s of the reply plays, then the user speaks
+        await stream_audio(writer, speech)
+        interrupted.set()
+        await stream_audio(writer, silence)
+
+    async with FakeSatellite(satellite) as sat:
+        cfg = SatellitesConfig(rooms=[SatelliteRoom(name="kitchen", uri=sat.uri)], barge_in=True)
+        link = SatelliteLink(cfg.rooms[0], cfg, Models(assistant))  # type: ignore[arg-type]
+        task = asyncio.create_task(link.run())
+        try:
+            await asyncio.wait_for(interrupted.wait(), 60)
+            for _ in range(100):  # the interrupting question is answered in turn: the history has 4 messages
+                if len(conversation.turns) >= 4:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    kept = conversation.turns[1].content
+    assert conversation.turns[1].role == "assistant" and kept.endswith(CUT_MARK), conversation.turns
+    assert kept.startswith(sentences[0]) and sentences[-1] not in kept, kept
+    assert conversation.last_reply == kept.removesuffix(CUT_MARK)
