@@ -56,8 +56,10 @@ class Satellite:
 
     def start(self) -> None:
         pcm = "--raw --format=s16le --rate=16000 --channels=1"
-        cmd = [self.python, "-m", "wyoming_satellite", "--name", self.room, "--uri", f"tcp://0.0.0.0:{self.port}"
-               if self.zeroconf else self.uri, *([] if self.zeroconf else ["--no-zeroconf"]), "--debug",
+        # advertised as `<room>._wyoming._tcp` at this machine's network address: it listens on all
+        advertise = ["--uri", f"tcp://0.0.0.0:{self.port}", "--zeroconf-name", self.room] if self.zeroconf \
+            else ["--uri", self.uri, "--no-zeroconf"]
+        cmd = [self.python, "-m", "wyoming_satellite", "--name", self.room, *advertise, "--debug",
                "--mic-command", f"parecord --device={self.room}_mic.monitor --latency-msec=30 {pcm}",
                "--snd-command", f"pacat --playback --device={self.room}_spk --latency-msec=200 {pcm}",
                "--snd-command-rate", "16000"]

@@ -186,8 +186,11 @@ class RoomSession:
             outcome = "interrupted" if self._barged else "cancelled"
             if self._barged:
                 heard = self._heard()
+                turns = self.conversation.turns
+                said = turns[-1].content if turns and turns[-1].role == "assistant" else ""
                 self.conversation.set_last_reply(heard)  # as the voice loop: the history keeps what was heard
-                log.info("satellite %s: luxa (interrupted): %s", self.name, heard)
+                log.info("satellite %s: luxa (interrupted): %s   [heard %d of %d words]", self.name, heard,
+                         len(heard.split()), len(said.split()))
             raise
         except LuxaError as err:
             log.warning("satellite %s: turn failed: %s", self.name, err)

@@ -7,13 +7,17 @@ satellite plays into `<room>_spk` (pacat). wyoming-satellite 1.0.0 runs from its
 order on one LUXA process (models load once): one room; both rooms at once, then both ask "what did
 you just say?" and each repeats its own room's answer (one conversation per room); one satellite
 killed (the other answers meanwhile) and restarted (reconnected, answers again); speech over a
-reply stops it (satellites.barge_in=true: here a room's mic does not hear its speaker).
+reply stops it (satellites.barge_in=true: here a room's mic does not hear its speaker), and the
+room's history keeps only what was heard. With satellites.discovery on, a third satellite that
+only advertises itself over zeroconf (as wyoming-satellite does by default) is found, served and
+answers, while the kitchen (configured by URI, and advertising too) is not served twice.
 """
 from __future__ import annotations
 
 import re
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import jiwer
@@ -34,6 +38,7 @@ from satellite_harness import Satellite, add_room_devices, free_port, rooms_sett
 pytestmark = pytest.mark.e2e
 ROOMS = ("kitchen", "office")
 QUESTIONS = {"kitchen": "turn_on_the_living_room_lamp.wav", "office": "living_room_light_en.wav"}  # in the corpus
+DEN = f"den{uuid.uuid4().hex[:6]}"  # advertised only: its name must not clash with another run's on this network
 
 
 def _words(text: str) -> str:
@@ -63,11 +68,13 @@ def house(tmp_path_factory, satellite_python):
     sats: dict[str, Satellite] = {}
     luxa = None
     try:
-        for room in ROOMS:
+        for room in (*ROOMS, DEN):  # the kitchen advertises itself too: it must not be served twice
             add_room_devices(audio, room)
-            sats[room] = Satellite(satellite_python, audio, room, free_port(), tmp / f"{room}.log")
+            sats[room] = Satellite(satellite_python, audio, room, free_port(), tmp / f"{room}.log",
+                                   zeroconf=room in ("kitchen", DEN))
             sats[room].start()
-        luxa = AssistantProcess(audio.env, "--set", rooms_setting(sats),
+        configured = {room: sats[room] for room in ROOMS}
+        luxa = AssistantProcess(audio.env, "--set", rooms_setting(configured), "--set", "satellites.discovery=true",
                                 "--set", "satellites.reconnect_initial_s=0.5", "--set", "satellites.reconnect_max_s=1.0",
                                 "--set", "satellites.barge_in=true",  # no echo here: each room's mic and speaker are apart
                                 "--set", "api.port=0", "--set", f"service.state_dir={tmp / 'state'}", "serve")
@@ -97,7 +104,8 @@ def _ask(audio: VirtualAudio, luxa: AssistantProcess, questions: dict[str, Path]
     """Play each room's question at once; per room: (printed reply, what its speaker said, latency s)."""
     rooms = tuple(questions)
     luxa.skip_pending()
-    speakers = {r: Recording(audio, tmp / f"{r}_spk_{time.monotonic_ns()}.wav", f"{r}_spk.monitor") for r in ROOMS}
+    speakers = {r: Recording(audio, tmp / f"{r}_spk_{time.monotonic_ns()}.wav", f"{r}_spk.monitor")
+                for r in {*ROOMS, *rooms}}
     mics = {r: Recording(audio, tmp / f"{r}_mic_{time.monotonic_ns()}.wav", f"{r}_mic.monitor") for r in rooms}
     time.sleep(0.5)
     plays = [subprocess.Popen(["paplay", f"--device={r}_mic", str(wav)], env=audio.env) for r, wav in questions.items()]
@@ -176,7 +184,7 @@ def test_speech_over_a_reply_stops_it_and_is_answered(house, corpus_dir):
     subprocess.run(["paplay", "--device=kitchen_mic", str(_corpus(corpus_dir, "kitchen"))], env=audio.env, timeout=30,
                    check=True)
     luxa.wait_for("satellite kitchen: barge-in", timeout=30)
-    luxa.wait_for("satellite kitchen: luxa \\(interrupted\\)", timeout=30)
+    cut = luxa.wait_for("satellite kitchen: luxa \\(interrupted\\)", timeout=30)
     heard = luxa.wait_for("satellite kitchen: you: ", timeout=60)
     luxa.wait_for("satellite kitchen: luxa: ", timeout=60)
     time.sleep(1.0)
@@ -188,3 +196,18 @@ def test_speech_over_a_reply_stops_it_and_is_answered(house, corpus_dir):
     assert onset is not None and quiet_from is not None, "the reply never stopped"
     print(f"\nthe reply stopped {quiet_from - onset:.2f} s after the interrupting speech began")
     assert quiet_from - onset < 3.0, f"the reply went on for {quiet_from - onset:.2f} s over the user"
+    counts = re.search(r"\[heard (\d+) of (\d+) words\]", cut)
+    assert counts is not None, cut
+    kept, generated = int(counts[1]), int(counts[2])
+    print(f"the room's history keeps {kept} of the reply's {generated} words")
+    assert 0 < kept < generated, f"the history keeps {kept} of {generated} words: it should keep what was heard"
+
+
+def test_a_satellite_found_over_zeroconf_is_served_and_answers(house, corpus_dir, whisper_base):
+    audio, sats, luxa, tmp = house
+    _seen_or_wait(luxa, rf"satellites: discovered {DEN} at tcp://", timeout=30)
+    _seen_or_wait(luxa, f"satellite {DEN}: pipeline wake -> tts", timeout=30)
+    kitchen = f":{sats['kitchen'].port}"
+    assert not any("satellites: discovered" in line and kitchen in line for line in list(luxa.lines)), \
+        "the kitchen, configured by URI, was served a second time after it advertised itself"
+    _check(_ask(audio, luxa, {DEN: _corpus(corpus_dir, "kitchen")}, tmp, whisper_base))
