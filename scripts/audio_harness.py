@@ -153,13 +153,18 @@ class Recording:
             return np.zeros(0, np.float32)
         return np.frombuffer(data[: len(data) // 2 * 2], np.int16).astype(np.float32) / 32768.0
 
-    def wait_quiet(self, seconds: float = 1.2, timeout: float = 120.0, level: float = 0.003) -> bool:
-        """Until the last `seconds` of the recording are quieter than `level` (RMS in 10 ms windows):
-        what was playing has played out. False on timeout."""
+    def wait_played_out(self, seconds: float = 1.2, timeout: float = 120.0, level: float = 0.003) -> bool:
+        """Until something loud was recorded and then the last `seconds` are quieter than `level` (RMS
+        in 10 ms windows): a reply that was sent has played out. Sent is not heard yet: a reply
+        handed over in one go reaches the speaker (and this recording) a few hundred ms later, so
+        quiet before it started counts for nothing. False on timeout."""
         deadline = time.monotonic() + timeout
+        heard = False
         while time.monotonic() < deadline:
             tail = self.tail(seconds)
-            if len(tail) >= int(seconds * 16000) and first_loud(tail, level=level) is None:
+            loud = first_loud(tail, level=level) is not None
+            heard = heard or loud
+            if heard and not loud and len(tail) >= int(seconds * 16000):
                 return True
             time.sleep(0.1)
         return False

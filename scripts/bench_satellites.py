@@ -81,8 +81,9 @@ def ask(audio, luxa, wav: Path, who: tuple[str, ...], work: Path) -> list[dict]:
     except AssertionError as err:  # no answer: counted, not fatal
         for row in rows:
             row.setdefault("error", str(err))
-    for name in who:
-        recs[name][1].wait_quiet(1.2, timeout=90)  # the reply has played out: the next question is heard
+    for name, row in zip(who, rows):
+        if "error" not in row:  # the reply has played out: the next question is heard
+            recs[name][1].wait_played_out(1.2, timeout=90)
     time.sleep(0.6)  # and the room's mic is listened to again (it is muted while the reply plays)
     for row, name in zip(rows, who):
         mic, spk = recs[name]
