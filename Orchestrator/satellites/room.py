@@ -36,6 +36,7 @@ from Orchestrator.wyoming.convert import FormatError, PcmFormat, pcm16_chunks, t
 if TYPE_CHECKING:
     from Orchestrator.assistant import Assistant
     from Orchestrator.wake_word import WakeWordGate
+    from STT.transcript import Transcript as Heard  # wyoming.asr has a Transcript too
     from STT.vad import Endpointer
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class RoomSession:
         self._bad = 0
         self._muted_until = 0.0
         self.turn: asyncio.Task | None = None
+        self._early: asyncio.Task | None = None  # STT started at the pause (vad.early_stt), as the voice loop does
         self.barge_in = barge_in  # listen while the reply plays; speech stops it
         self._speaking = False  # reply audio is being sent
         self._barged = False  # this turn was interrupted: the utterance that did it is being collected
@@ -121,6 +123,7 @@ class RoomSession:
         self._state("listening")
 
     def _reset_listening(self) -> None:
+        self._cancel_early()
         self._pending = np.zeros(0, np.float32)
         if self._endpointer is not None:
             self._endpointer.reset()
@@ -162,27 +165,45 @@ class RoomSession:
                     log.info("satellite %s: barge-in: the user speaks, the reply stops", self.name)
                     self.turn.cancel()
                 await self._send(VoiceStarted().event())
+            if event.kind == "resume":
+                self._cancel_early()
+            if event.kind == "pause" and event.audio is not None and self.assistant.config.vad.early_stt:
+                # transcribe during the end-of-turn silence; thrown away if the user goes on
+                self._cancel_early()
+                self._early = asyncio.create_task(self._transcribe(event.audio), name=f"satellite {self.name} stt")
             if event.kind == "end" and event.audio is not None:
                 if self.turn is not None:  # the interrupted turn: let it finish stopping
                     await asyncio.gather(self.turn, return_exceptions=True)
                 self._barged = False
                 await self._send(VoiceStopped().event())
-                self.turn = asyncio.create_task(self._turn(event.audio, time.perf_counter()),
+                early, self._early = self._early, None
+                self.turn = asyncio.create_task(self._turn(event.audio, time.perf_counter(), early),
                                                 name=f"satellite {self.name} turn")
                 return True
         return False
 
+    def _cancel_early(self) -> None:
+        if self._early is not None and not self._early.done():
+            self._early.cancel()
+        self._early = None
+
+    async def _transcribe(self, audio: Audio) -> Heard:
+        async with self.models.stt:
+            return await self.assistant.stt.transcribe(audio, self.language)
+
     # -- one turn ------------------------------------------------------------------------------
 
-    async def _turn(self, audio: Audio, ended: float) -> None:
+    async def _turn(self, audio: Audio, ended: float, early: asyncio.Task | None = None) -> None:
         self._state("thinking")
         outcome = "error"
         try:
-            outcome = await self._answer(audio, ended)
+            outcome = await self._answer(audio, ended, early)
         except (ConnectionError, OSError) as err:  # the reader sees the connection end and reconnects
             outcome = "disconnected"
             log.warning("satellite %s: connection lost during a turn: %s", self.name, err)
         except asyncio.CancelledError:
+            if early is not None:
+                early.cancel()
             outcome = "interrupted" if self._barged else "cancelled"
             if self._barged:
                 heard = self._heard()
@@ -210,14 +231,13 @@ class RoomSession:
             if outcome != "disconnected":
                 self._state("listening" if self.listening else "idle")
 
-    async def _answer(self, audio: Audio, ended: float) -> str:
-        a = self.assistant
+    async def _answer(self, audio: Audio, ended: float, early: asyncio.Task | None) -> str:
         try:
-            async with self.models.stt:
-                heard = await a.stt.transcribe(audio, self.language)
+            heard = await early if early is not None else await self._transcribe(audio)
         except AudioInputError as err:
             log.info("satellite %s: nothing to transcribe (%s)", self.name, err)
             heard = None
+        stt_ms = round(1000 * (time.perf_counter() - ended))  # after the endpoint: early STT makes it ~0
         text = heard.text if heard is not None else ""
         language = heard.language if heard is not None else self.language
         await self._send(Transcript(text=text, language=language).event())
@@ -234,6 +254,8 @@ class RoomSession:
                 + PLAYBACK_MARGIN_S
         latency = f"   [first audio {1000 * (first_audio - ended):.0f} ms]" if first_audio is not None else ""
         log.info("satellite %s: luxa: %s%s", self.name, reply, latency)
+        log.info("satellite %s: timings (ms after the endpoint) {'stt': %d, 'first_audio': %s}", self.name, stt_ms,
+                 round(1000 * (first_audio - ended)) if first_audio is not None else None)
         return "answered"
 
     def _heard(self) -> str:
@@ -301,6 +323,7 @@ class RoomSession:
 
     async def close(self) -> None:
         """The connection is gone: a turn in progress stops."""
+        self._cancel_early()
         if self.turn is not None:
             self.turn.cancel()
             await asyncio.gather(self.turn, return_exceptions=True)
