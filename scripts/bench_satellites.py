@@ -157,7 +157,12 @@ def summarise(turns: list[dict]) -> dict:
         rows = [t for t in turns if t["mode"] == mode]
         out[mode] = {"turns": len(rows), "answered": sum("recorded_first_audio_ms" in t for t in rows),
                      "recorded_first_audio_ms": percentiles([t.get("recorded_first_audio_ms") for t in rows]),
-                     "logged_first_audio_ms": percentiles([t.get("logged_first_audio_ms") for t in rows])}
+                     "logged_first_audio_ms": percentiles([t.get("logged_first_audio_ms") for t in rows]),
+                     # spoken commands are answered without the LLM; FLEURS questions go to it
+                     "commands_recorded_ms": percentiles([t.get("recorded_first_audio_ms") for t in rows
+                                                          if not t.get("clip", "").startswith("fleurs")]),
+                     "fleurs_recorded_ms": percentiles([t.get("recorded_first_audio_ms") for t in rows
+                                                        if t.get("clip", "").startswith("fleurs")])}
     local, one, two = (out[m]["recorded_first_audio_ms"] for m in MODES)
     added = None if local["p50"] is None or one["p50"] is None else round(one["p50"] - local["p50"], 1)
     added95 = None if local["p95"] is None or one["p95"] is None else round(one["p95"] - local["p95"], 1)
@@ -175,12 +180,15 @@ def print_report(report: dict) -> None:
     print("models: " + "; ".join(f"{k} {v}" for k, v in report["models"].items()))
     print("end of speech on the mic -> first reply audio on the speaker (ms), read off the recordings; "
           "daemon = its own log")
-    print(f"{'':12s}{'answered':>10}{'p50':>8}{'p95':>8}{'daemon p50':>12}{'daemon p95':>12}")
+    print(f"{'':12s}{'answered':>10}{'p50':>8}{'p95':>8}{'daemon p50':>12}{'daemon p95':>12}"
+          f"{'commands p50/p95':>18}{'FLEURS p50/p95':>16}")
     for mode in MODES:
         m = s[mode]
-        r, d = m["recorded_first_audio_ms"], m["logged_first_audio_ms"]
+        r, d, c, f = (m[k] for k in ("recorded_first_audio_ms", "logged_first_audio_ms", "commands_recorded_ms",
+                                     "fleurs_recorded_ms"))
         print(f"{mode:12s}{m['answered']:>5}/{m['turns']:<4}{_fmt(r['p50']):>8}{_fmt(r['p95']):>8}"
-              f"{_fmt(d['p50']):>12}{_fmt(d['p95']):>12}")
+              f"{_fmt(d['p50']):>12}{_fmt(d['p95']):>12}{_fmt(c['p50']) + '/' + _fmt(c['p95']):>18}"
+              f"{_fmt(f['p50']) + '/' + _fmt(f['p95']):>16}")
     g = s["goals"]
     print(f"one room over the local loop: p50 {_fmt(g['one_room_added_ms_p50'])} ms, p95 "
           f"{_fmt(g['one_room_added_ms_p95'])} ms (goal p50 <= {GOAL_ADDED_MS:.0f} ms: "

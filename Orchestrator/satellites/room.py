@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ from Core.errors import AudioInputError, LuxaError
 from Core.sentences import SentenceChunker
 from Core.text import heard_text, speakable
 from LLM.conversation import Conversation
+from Orchestrator.reply import CommandAnswer
 from Orchestrator.satellites.metrics import LATENCY, TURNS
 from Orchestrator.wyoming.convert import FormatError, PcmFormat, pcm16_chunks, to_audio
 
@@ -274,8 +276,10 @@ class RoomSession:
 
         async def write() -> None:
             chunker = SentenceChunker(a.config.tts.first_chunk_max_words)
-            async with self.models.llm:  # one generation at a time per model: the whole answer is one step
-                stream = a.replies.stream(text, self.conversation, language)
+            stream = a.replies.stream(text, self.conversation, language)
+            # one generation at a time per model: the whole answer is one step; a command's answer
+            # (no LLM) does not wait for another room's generation
+            async with nullcontext() if isinstance(stream, CommandAnswer) else self.models.llm:
                 try:
                     async for piece in stream:
                         pieces.append(piece)
