@@ -33,6 +33,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 from bench_common import default_corpus, describe_machine, load_average, machine, models, percentiles
 from bench_turn import BENCH_OVERRIDES, Prepared, _prepare_all, corpus_clips
 
+from Core import gpu
 from Core.errors import LuxaError
 
 ROOMS = ("kitchen", "office")
@@ -221,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             raise LuxaError("bench_satellites: --reps and --clips must be at least 1")
         overrides = BENCH_OVERRIDES + args.overrides
         config = load_config(args.config, overrides)
+        gpu.pin(config.gpu.index)  # before the endpointer loads onnxruntime (bench_turn's import guard)
         clips = corpus_clips(Path(args.corpus), True, args.clips)  # commands + the 2 shortest English FLEURS
         report: dict = {"machine": machine(), "models": models(config), "clips": [c.path.name for c in clips],
                         "reps": reps, "settings": {"overrides": overrides}}
