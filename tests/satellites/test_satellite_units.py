@@ -278,7 +278,7 @@ async def test_a_reply_interrupted_over_the_network_is_kept_in_the_history_as_fa
     assistant.tts = SimpleNamespace(answer=lambda language=None: SimpleNamespace(say=say))
     assistant.llm = SimpleNamespace(new_conversation=lambda: conversation)
     question = load_audio(corpus_dir / "commands" / "turn_on_the_living_room_lamp.wav").to_rate(16000).samples
-    speech, silence = float32_to_pcm16(question), bytes(2 * 16000 * 2)
+    speech, silence = float32_to_pcm16(question), bytes(2 * 16000 * 1)  # 1 s: more than vad.end_silence_ms
     interrupted = asyncio.Event()
 
     async def stream_audio(writer: asyncio.StreamWriter, pcm: bytes) -> None:
