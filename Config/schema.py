@@ -266,7 +266,7 @@ class SatellitesConfig(Section):
     """LUXA as the pipeline host of Wyoming satellites (docs/SATELLITES.md)."""
 
     rooms: list[SatelliteRoom] = Field(default_factory=list)
-    discovery: bool = False  # zeroconf _wyoming._tcp browsing: not implemented (zeroconf is not installed)
+    discovery: bool = False  # browse zeroconf _wyoming._tcp and serve the satellites found (luxa[discovery])
     reconnect_initial_s: float = Field(1.0, gt=0.0, le=60.0)
     reconnect_max_s: float = Field(30.0, gt=0.0, le=3600.0)
     connect_timeout_s: float = Field(5.0, gt=0.0, le=300.0)

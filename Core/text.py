@@ -45,6 +45,24 @@ _EMOJI = re.compile(
 _SPACES = re.compile(r"\s+")
 
 
+def heard_text(labels: list[tuple[float, str]], played: float) -> str:
+    """What a listener heard of a reply cut off after `played` (samples or seconds, as `labels`):
+    every label whose audio ended by then, plus the share of the words of the one playing.
+    `labels` holds (where the label's audio ends, the label's text), in order."""
+    words: list[str] = []
+    start = 0.0
+    for end, label in labels:
+        if played >= end:
+            words.append(label)
+        elif played > start:
+            share = (played - start) / (end - start)
+            cut = label.split()
+            words.append(" ".join(cut[: int(len(cut) * share)]))
+            break
+        start = end
+    return " ".join(w for w in words if w).strip()
+
+
 def speakable(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 

@@ -20,6 +20,7 @@ import numpy as np
 from Core import metrics
 from Core.audio import STT_RATE, Audio, resample
 from Core.errors import LuxaError
+from Core.text import heard_text
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -380,18 +381,7 @@ class Speaker:
         """Labels whose audio was played in full, plus the played share of the current one."""
         with self._lock:
             played, labels = self._played, list(self._labels)
-        words: list[str] = []
-        start = 0
-        for end, label in labels:
-            if played >= end:
-                words.append(label)
-            elif played > start:
-                share = (played - start) / (end - start)
-                cut = label.split()
-                words.append(" ".join(cut[: int(len(cut) * share)]))
-                break
-            start = end
-        return " ".join(w for w in words if w).strip()
+        return heard_text([(float(end), label) for end, label in labels], float(played))
 
     # --- recovery ---
     def _trouble(self) -> str | None:

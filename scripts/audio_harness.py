@@ -135,6 +135,40 @@ class Recording:
         self.proc = subprocess.Popen(["parecord", f"--device={device}", "--rate=16000", "--channels=1",
                                       "--format=s16le", "--file-format=wav", str(path)], env=audio.env)
 
+    def tail(self, seconds: float) -> np.ndarray:
+        """The last `seconds` recorded so far (parecord writes its WAV as it goes; the header's sizes
+        are filled in only at the end, so the data chunk is found by its tag)."""
+        try:
+            with self.path.open("rb") as f:
+                head = f.read(512)
+                at = head.find(b"data")
+                if at < 0:
+                    return np.zeros(0, np.float32)
+                start = at + 8
+                size = f.seek(0, os.SEEK_END)
+                want = int(seconds * 16000) * 2
+                f.seek(max(start, start + (size - start) // 2 * 2 - want))
+                data = f.read(want)
+        except FileNotFoundError:
+            return np.zeros(0, np.float32)
+        return np.frombuffer(data[: len(data) // 2 * 2], np.int16).astype(np.float32) / 32768.0
+
+    def wait_played_out(self, seconds: float = 1.2, timeout: float = 120.0, level: float = 0.003) -> bool:
+        """Until something loud was recorded and then the last `seconds` are quieter than `level` (RMS
+        in 10 ms windows): a reply that was sent has played out. Sent is not heard yet: a reply
+        handed over in one go reaches the speaker (and this recording) a few hundred ms later, so
+        quiet before it started counts for nothing. False on timeout."""
+        deadline = time.monotonic() + timeout
+        heard = False
+        while time.monotonic() < deadline:
+            tail = self.tail(seconds)
+            loud = first_loud(tail, level=level) is not None
+            heard = heard or loud
+            if heard and not loud and len(tail) >= int(seconds * 16000):
+                return True
+            time.sleep(0.1)
+        return False
+
     def stop(self) -> np.ndarray:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=10)

@@ -1,4 +1,5 @@
-"""`satellites`: the configured Wyoming satellites (satellites.rooms) and whether each answers now.
+"""`satellites`: the configured Wyoming satellites (satellites.rooms), with satellites.discovery those
+that zeroconf finds too, and whether each answers now.
 
 Each satellite is asked `describe` (which does not take it over: a running LUXA or Home Assistant
 stays its pipeline host); no models are loaded. The daemon serves them when it runs (voice loop,
@@ -14,56 +15,76 @@ if TYPE_CHECKING:
     from Config.schema import SatelliteRoom
     from Orchestrator.cli import Context
 
-HELP = "list the configured Wyoming satellites (satellites.rooms) and whether each is reachable"
+HELP = "list the configured (satellites.rooms) and discovered (satellites.discovery) Wyoming satellites and their state"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for each satellite (default 3)")
+    parser.add_argument("--timeout", type=float, default=3.0,
+                        help="seconds to wait for each satellite, and to browse with satellites.discovery (default 3)")
 
 
 async def probe(room: SatelliteRoom, timeout: float, max_bytes: int) -> str:
     """'reachable: <what it says it is>' or 'unreachable: <why>'."""
-    from wyoming.event import async_write_event
-    from wyoming.info import Describe, Info
-
-    from Orchestrator.satellites.link import open_connection
-    from Orchestrator.wyoming.wire import BadFrame, read_event
+    from Orchestrator.satellites.link import describe
+    from Orchestrator.wyoming.wire import BadFrame
 
     try:
-        reader, writer = await open_connection(room.uri, timeout)
-    except (OSError, asyncio.TimeoutError, TimeoutError) as err:
-        return f"unreachable: {err or type(err).__name__}"
-    try:
-        await async_write_event(Describe().event(), writer)
-        while (event := await asyncio.wait_for(read_event(reader, max_bytes), timeout)) is not None:
-            if Info.is_type(event.type):  # read by hand: satellites speak older Wyoming versions
-                sat = (event.data or {}).get("satellite")
-                if not isinstance(sat, dict):
-                    return "reachable, but not a satellite (its info lists no satellite)"
-                area = f", area {sat['area']}" if sat.get("area") else ""
-                return f"reachable: satellite {sat.get('name')!r}{area}"
-        return "unreachable: closed the connection without an answer"
+        sat = await describe(room.uri, timeout, max_bytes)
     except (asyncio.TimeoutError, TimeoutError):
         return f"unreachable: no answer to describe within {timeout:g} s"
-    except (BadFrame, OSError) as err:
-        return f"unreachable: {err}"
+    except (BadFrame, OSError) as err:  # ConnectionError is an OSError
+        return f"unreachable: {err or type(err).__name__}"
+    if sat is None:
+        return "reachable, but not a satellite (its info lists no satellite)"
+    area = f", area {sat['area']}" if sat.get("area") else ""
+    return f"reachable: satellite {sat.get('name')!r}{area}"
+
+
+async def discover(seconds: float) -> list[tuple[str, str]]:
+    """(service name, uri) of every `_wyoming._tcp` service heard within `seconds`."""
+    from Orchestrator.satellites.discovery import Browser
+
+    found: list[tuple[str, str]] = []
+
+    async def add(service: str, uri: str) -> None:
+        found.append((service, uri))
+
+    browser = Browser(add, seconds)
+    try:
+        await browser.start()
+        await asyncio.sleep(seconds)
     finally:
-        writer.close()
+        await browser.close()
+    return found
 
 
 async def run(args: argparse.Namespace, ctx: Context) -> int:
+    from Config.schema import SatelliteRoom
+    from Orchestrator.satellites import discovery
+
     cfg = ctx.config.satellites
-    if cfg.discovery:
-        print("discovery: on in the config, but not available (zeroconf is not installed; list satellites in "
-              "satellites.rooms)")
-    else:
+    rooms: list[tuple[SatelliteRoom, str]] = [(room, "configured") for room in cfg.rooms]
+    if not cfg.discovery:
         print("discovery: off (satellites.discovery)")
-    if not cfg.rooms:
+    elif not discovery.available():
+        print(discovery.MISSING)
+    else:
+        found = await discover(args.timeout)
+        print(f"discovery: {len(found)} Wyoming service(s) answered zeroconf within {args.timeout:g} s")
+        configured = set().union(*[await discovery.endpoint(room.uri) for room in cfg.rooms])
+        for service, uri in found:
+            endpoint = await discovery.endpoint(uri)
+            if endpoint & configured:
+                continue  # listed in satellites.rooms
+            name = discovery.room_name(service, {room.name for room, _ in rooms})
+            rooms.append((SatelliteRoom(name=name, uri=uri), "discovered"))
+    if not rooms:
         print("no satellites configured: add satellites.rooms, e.g. "
-              "--set 'satellites.rooms=[{name: kitchen, uri: \"tcp://kitchen.local:10700\"}]'")
+              "--set 'satellites.rooms=[{name: kitchen, uri: \"tcp://kitchen.local:10700\"}]'"
+              + ("" if cfg.discovery else ", or turn on satellites.discovery"))
         return 0
-    states = await asyncio.gather(*(probe(room, args.timeout, cfg.max_event_bytes) for room in cfg.rooms))
-    width = max(len(room.name) for room in cfg.rooms)
-    for room, state in zip(cfg.rooms, states):
-        print(f"{room.name:<{width}}  {room.uri}  {state}")
+    states = await asyncio.gather(*(probe(room, args.timeout, cfg.max_event_bytes) for room, _ in rooms))
+    width = max(len(room.name) for room, _ in rooms)
+    for (room, how), state in zip(rooms, states):
+        print(f"{room.name:<{width}}  {how:<10}  {room.uri}  {state}")
     return 0

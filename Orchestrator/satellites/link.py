@@ -36,6 +36,24 @@ async def open_connection(uri: str, timeout: float) -> tuple[asyncio.StreamReade
     return reader, writer
 
 
+async def describe(uri: str, timeout: float, max_bytes: int) -> dict | None:
+    """The satellite part of what `uri` says it is (`describe` -> `info`), None when it is a Wyoming
+    service but no satellite. Asking does not take a satellite over. Raises OSError, TimeoutError,
+    BadFrame, or ConnectionError when it closes without an answer."""
+    from wyoming.info import Describe, Info
+
+    reader, writer = await open_connection(uri, timeout)
+    try:
+        await async_write_event(Describe().event(), writer)
+        while (event := await asyncio.wait_for(read_event(reader, max_bytes), timeout)) is not None:
+            if Info.is_type(event.type):  # read by hand: satellites speak older Wyoming versions
+                sat = (event.data or {}).get("satellite")
+                return sat if isinstance(sat, dict) else None
+        raise ConnectionError("closed the connection without an answer")
+    finally:
+        writer.close()
+
+
 def _keepalive(writer: asyncio.StreamWriter) -> None:
     sock = writer.get_extra_info("socket")
     if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
@@ -56,6 +74,7 @@ class SatelliteLink:
         self.conversation: Conversation = models.assistant.llm.new_conversation()
         self.state = "connecting"
         self.connections = 0
+        self.discovered = False  # found by zeroconf (satellites.discovery), not listed in satellites.rooms
         self.last_error: str | None = None
         self.session: RoomSession | None = None
         CONNECTED.labels(room.name).set(0)

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,14 +29,16 @@ from wyoming.vad import VoiceStarted, VoiceStopped
 from Core.audio import STT_RATE, Audio
 from Core.errors import AudioInputError, LuxaError
 from Core.sentences import SentenceChunker
-from Core.text import speakable
+from Core.text import heard_text, speakable
 from LLM.conversation import Conversation
+from Orchestrator.reply import CommandAnswer
 from Orchestrator.satellites.metrics import LATENCY, TURNS
 from Orchestrator.wyoming.convert import FormatError, PcmFormat, pcm16_chunks, to_audio
 
 if TYPE_CHECKING:
     from Orchestrator.assistant import Assistant
     from Orchestrator.wake_word import WakeWordGate
+    from STT.transcript import Transcript as Heard  # wyoming.asr has a Transcript too
     from STT.vad import Endpointer
 
 log = logging.getLogger(__name__)
@@ -83,9 +86,12 @@ class RoomSession:
         self._bad = 0
         self._muted_until = 0.0
         self.turn: asyncio.Task | None = None
+        self._early: asyncio.Task | None = None  # STT started at the pause (vad.early_stt), as the voice loop does
         self.barge_in = barge_in  # listen while the reply plays; speech stops it
         self._speaking = False  # reply audio is being sent
         self._barged = False  # this turn was interrupted: the utterance that did it is being collected
+        self._said: list[tuple[float, str]] = []  # this reply's sentences: (end of its audio in s, text)
+        self._first_sent: float | None = None  # when this reply's first audio went out (perf_counter)
 
     # -- events from the satellite -------------------------------------------------------------
 
@@ -119,6 +125,7 @@ class RoomSession:
         self._state("listening")
 
     def _reset_listening(self) -> None:
+        self._cancel_early()
         self._pending = np.zeros(0, np.float32)
         if self._endpointer is not None:
             self._endpointer.reset()
@@ -160,30 +167,53 @@ class RoomSession:
                     log.info("satellite %s: barge-in: the user speaks, the reply stops", self.name)
                     self.turn.cancel()
                 await self._send(VoiceStarted().event())
+            if event.kind == "resume":
+                self._cancel_early()
+            if event.kind == "pause" and event.audio is not None and self.assistant.config.vad.early_stt:
+                # transcribe during the end-of-turn silence; thrown away if the user goes on
+                self._cancel_early()
+                self._early = asyncio.create_task(self._transcribe(event.audio), name=f"satellite {self.name} stt")
             if event.kind == "end" and event.audio is not None:
                 if self.turn is not None:  # the interrupted turn: let it finish stopping
                     await asyncio.gather(self.turn, return_exceptions=True)
                 self._barged = False
                 await self._send(VoiceStopped().event())
-                self.turn = asyncio.create_task(self._turn(event.audio, time.perf_counter()),
+                early, self._early = self._early, None
+                self.turn = asyncio.create_task(self._turn(event.audio, time.perf_counter(), early),
                                                 name=f"satellite {self.name} turn")
                 return True
         return False
 
+    def _cancel_early(self) -> None:
+        if self._early is not None and not self._early.done():
+            self._early.cancel()
+        self._early = None
+
+    async def _transcribe(self, audio: Audio) -> Heard:
+        async with self.models.stt:
+            return await self.assistant.stt.transcribe(audio, self.language)
+
     # -- one turn ------------------------------------------------------------------------------
 
-    async def _turn(self, audio: Audio, ended: float) -> None:
+    async def _turn(self, audio: Audio, ended: float, early: asyncio.Task | None = None) -> None:
         self._state("thinking")
         outcome = "error"
         try:
-            outcome = await self._answer(audio, ended)
+            outcome = await self._answer(audio, ended, early)
         except (ConnectionError, OSError) as err:  # the reader sees the connection end and reconnects
             outcome = "disconnected"
             log.warning("satellite %s: connection lost during a turn: %s", self.name, err)
         except asyncio.CancelledError:
+            if early is not None:
+                early.cancel()
             outcome = "interrupted" if self._barged else "cancelled"
             if self._barged:
-                log.info("satellite %s: luxa (interrupted)", self.name)
+                heard = self._heard()
+                turns = self.conversation.turns
+                said = turns[-1].content if turns and turns[-1].role == "assistant" else ""
+                self.conversation.set_last_reply(heard)  # as the voice loop: the history keeps what was heard
+                log.info("satellite %s: luxa (interrupted): %s   [heard %d of %d words]", self.name, heard,
+                         len(heard.split()), len(said.split()))
             raise
         except LuxaError as err:
             log.warning("satellite %s: turn failed: %s", self.name, err)
@@ -203,14 +233,13 @@ class RoomSession:
             if outcome != "disconnected":
                 self._state("listening" if self.listening else "idle")
 
-    async def _answer(self, audio: Audio, ended: float) -> str:
-        a = self.assistant
+    async def _answer(self, audio: Audio, ended: float, early: asyncio.Task | None) -> str:
         try:
-            async with self.models.stt:
-                heard = await a.stt.transcribe(audio, self.language)
+            heard = await early if early is not None else await self._transcribe(audio)
         except AudioInputError as err:
             log.info("satellite %s: nothing to transcribe (%s)", self.name, err)
             heard = None
+        stt_ms = round(1000 * (time.perf_counter() - ended))  # after the endpoint: early STT makes it ~0
         text = heard.text if heard is not None else ""
         language = heard.language if heard is not None else self.language
         await self._send(Transcript(text=text, language=language).event())
@@ -227,7 +256,15 @@ class RoomSession:
                 + PLAYBACK_MARGIN_S
         latency = f"   [first audio {1000 * (first_audio - ended):.0f} ms]" if first_audio is not None else ""
         log.info("satellite %s: luxa: %s%s", self.name, reply, latency)
+        log.info("satellite %s: timings (ms after the endpoint) {'stt': %d, 'first_audio': %s}", self.name, stt_ms,
+                 round(1000 * (first_audio - ended)) if first_audio is not None else None)
         return "answered"
+
+    def _heard(self) -> str:
+        """What the room heard of the reply so far: the satellite plays from the first chunk on, in real time."""
+        if self._first_sent is None:
+            return ""
+        return heard_text(self._said, time.perf_counter() - self._first_sent)
 
     async def _reply(self, text: str, language: str | None, run: RunPipeline | None) -> tuple[str, float | None, float]:
         """Stream the answer: LLM text -> sentences -> TTS -> audio events; (text, first audio time, seconds)."""
@@ -239,8 +276,10 @@ class RoomSession:
 
         async def write() -> None:
             chunker = SentenceChunker(a.config.tts.first_chunk_max_words)
-            async with self.models.llm:  # one generation at a time per model: the whole answer is one step
-                stream = a.replies.stream(text, self.conversation, language)
+            stream = a.replies.stream(text, self.conversation, language)
+            # one generation at a time per model: the whole answer is one step; a command's answer
+            # (no LLM) does not wait for another room's generation
+            async with nullcontext() if isinstance(stream, CommandAnswer) else self.models.llm:
                 try:
                     async for piece in stream:
                         pieces.append(piece)
@@ -255,6 +294,7 @@ class RoomSession:
         writer = asyncio.create_task(write())
         first: float | None = None
         seconds = 0.0
+        self._said, self._first_sent = [], None
         voice = a.tts.answer(language=language) if speak else None
         try:
             while (sentence := await sentences.get()) is not None:
@@ -266,7 +306,7 @@ class RoomSession:
                     continue
                 out = spoken.audio if rate is None else spoken.audio.to_rate(rate)
                 if first is None:
-                    first = time.perf_counter()
+                    first = self._first_sent = time.perf_counter()
                     self._state("speaking")
                     self._speaking = True
                     log.info("satellite %s: [speaking]", self.name)
@@ -276,6 +316,7 @@ class RoomSession:
                         await asyncio.sleep(max(0.0, seconds - (time.perf_counter() - first) - LEAD_S))
                     await self._send(AudioChunk(rate=out.sample_rate, width=2, channels=1, audio=data).event())
                     seconds += len(data) / 2 / out.sample_rate
+                self._said.append((seconds, sentence))
             await writer
         finally:
             writer.cancel()
@@ -286,6 +327,7 @@ class RoomSession:
 
     async def close(self) -> None:
         """The connection is gone: a turn in progress stops."""
+        self._cancel_early()
         if self.turn is not None:
             self.turn.cancel()
             await asyncio.gather(self.turn, return_exceptions=True)

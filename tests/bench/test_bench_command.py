@@ -90,3 +90,29 @@ def test_bench_turn_end_reports_false_ends_and_end_wait_for_both_endpointers(run
         assert figures["end_wait_ms"]["n"] > 0
     assert result["inference_ms"]["p50"] > 0
     assert "fixed silence 400 ms" in done.stdout and "smart-turn-v3.2" in done.stdout
+
+
+def test_bench_satellites_sums_up_each_mode_and_says_whether_the_goals_are_met():
+    """The figures the docs quote, from rows as the run records them (the run itself: `bench satellites`)."""
+    from Orchestrator.commands.bench import load_script
+
+    bench = load_script("bench_satellites")
+    rows = [{"mode": "local", "recorded_first_audio_ms": v} for v in (800.0, 900.0)]
+    rows += [{"mode": "one room", "recorded_first_audio_ms": v, "logged_first_audio_ms": 250.0} for v in (850.0, 950.0)]
+    rows += [{"mode": "two rooms", "recorded_first_audio_ms": v} for v in (900.0, 2500.0)]
+    rows.append({"mode": "two rooms", "error": "no line matching"})
+    s = bench.summarise(rows)
+    assert s["local"]["answered"] == 2 and s["two rooms"] == {**s["two rooms"], "turns": 3, "answered": 2}
+    assert s["one room"]["recorded_first_audio_ms"]["p50"] == 900.0
+    assert s["goals"]["one_room_added_ms_p50"] == 50.0 and s["goals"]["one_room_added_goal_met"]
+    assert s["goals"]["two_rooms_p95_over_one_room_p95"] == round(2420.0 / 945.0, 2)
+    assert not s["goals"]["two_rooms_goal_met"]
+    assert bench._logged_ms("luxa: hi   [first audio 0.88 s]") == 880.0
+    assert bench._logged_ms("satellite kitchen: luxa: hi   [first audio 830 ms]") == 830.0
+
+
+def test_bench_satellites_without_the_corpus_fails_with_one_line(run_cli, tmp_path):
+    done = run_cli("bench", "satellites", env={"LUXA_CORPUS": str(tmp_path / "missing")}, timeout=120)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "corpus not found" in done.stderr

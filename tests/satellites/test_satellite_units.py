@@ -169,7 +169,8 @@ def test_the_satellites_command_lists_each_room_with_its_state(run_cli):
     result = run_cli("--set", rooms, "satellites", "--timeout", "2", timeout=60)
     assert result.returncode == 0, result.stderr
     assert "discovery: off" in result.stdout
-    assert re.search(rf"^attic\s+tcp://127.0.0.1:{port}\s+unreachable: ", result.stdout, re.M), result.stdout
+    assert re.search(rf"^attic\s+configured\s+tcp://127.0.0.1:{port}\s+unreachable: ", result.stdout, re.M), \
+        result.stdout
     empty = run_cli("satellites", timeout=60)
     assert empty.returncode == 0 and "no satellites configured" in empty.stdout
 
@@ -251,3 +252,146 @@ async def test_a_satellite_that_woke_on_its_own_gets_transcript_and_reply_audio_
     assert kinds[3] == "audio-start" and kinds[-1] == "audio-stop" and "audio-chunk" in kinds
     assert asked == ["turn on the living room lamp"]
     assert link.state == "idle"
+
+
+async def test_a_reply_interrupted_over_the_network_is_kept_in_the_history_as_far_as_it_was_heard(corpus_dir):
+    """Barge-in on a satellite: the room's conversation keeps the sentences played before the user spoke
+    (and the cut mark), not the whole generated answer, as the local voice loop does (Orchestrator/turn.py)."""
+    import numpy as np
+
+    from Core.audio import Audio, float32_to_pcm16, load_audio
+    from LLM.conversation import CUT_MARK, Conversation
+
+    sentences = [f"Sentence number {n + 1} of the story." for n in range(15)]  # 15 s: slack for a loaded machine
+    conversation = Conversation(system_prompt="test", token_budget=4000)
+
+    def stream(text, conv, language):  # the LLM manager's bookkeeping: the question, then the whole answer
+        conv.add_user(text)
+        conv.add_assistant(" ".join(sentences))
+        return _Answer([s + " " for s in sentences])
+
+    async def say(text):  # one second of audio per sentence
+        return SimpleNamespace(audio=Audio(np.full(22050, 0.1, np.float32), 22050))
+
+    assistant = _fake_assistant([])
+    assistant.replies = SimpleNamespace(stream=stream)
+    assistant.tts = SimpleNamespace(answer=lambda language=None: SimpleNamespace(say=say))
+    assistant.llm = SimpleNamespace(new_conversation=lambda: conversation)
+    question = load_audio(corpus_dir / "commands" / "turn_on_the_living_room_lamp.wav").to_rate(16000).samples
+    speech, silence = float32_to_pcm16(question), bytes(2 * 16000 * 1)  # 1 s: more than vad.end_silence_ms
+    interrupted = asyncio.Event()
+
+    async def stream_audio(writer: asyncio.StreamWriter, pcm: bytes) -> None:
+        for i in range(0, len(pcm), 1024):  # in real time: LUXA's clock is the satellite's
+            await async_write_event(AudioChunk(rate=16000, width=2, channels=1, audio=pcm[i:i + 1024]).event(), writer)
+            await asyncio.sleep(1024 / 2 / 16000)
+
+    async def satellite(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await async_write_event(_pipeline(), writer)
+        await stream_audio(writer, speech + silence)
+        while (event := await async_read_event(reader)) is not None and event.type != "audio-start":
+            pass
+        await stream_audio(writer, bytes(2 * 16000 * 3 // 2))  # 1.5 s of the reply plays, then the user speaks
+        await stream_audio(writer, speech)
+        interrupted.set()
+        await stream_audio(writer, silence)
+
+    async with FakeSatellite(satellite) as sat:
+        cfg = SatellitesConfig(rooms=[SatelliteRoom(name="kitchen", uri=sat.uri)], barge_in=True)
+        link = SatelliteLink(cfg.rooms[0], cfg, Models(assistant))  # type: ignore[arg-type]
+        task = asyncio.create_task(link.run())
+        try:
+            await asyncio.wait_for(interrupted.wait(), 60)
+            for _ in range(100):  # the interrupting question is answered in turn: the history has 4 messages
+                if len(conversation.turns) >= 4:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    kept = conversation.turns[1].content
+    assert conversation.turns[1].role == "assistant" and kept.endswith(CUT_MARK), conversation.turns
+    assert kept.startswith(sentences[0]) and sentences[-1] not in kept, kept
+    assert conversation.last_reply == kept.removesuffix(CUT_MARK)
+
+
+def _advertise(zc, name: str, port: int):
+    """What wyoming.zeroconf.register_server does for wyoming-satellite: `<name>._wyoming._tcp.local.`."""
+    from zeroconf import ServiceInfo
+
+    info = ServiceInfo("_wyoming._tcp.local.", f"{name}._wyoming._tcp.local.", addresses=[socket.inet_aton("127.0.0.1")],
+                       port=port)
+    zc.register_service(info)
+    return info
+
+
+async def test_satellites_advertised_over_zeroconf_are_discovered_and_served_once():
+    """satellites.discovery with real mDNS (zeroconf on this machine's interfaces): a new satellite is
+    connected as a room named after its service; one already configured by URI and a Wyoming service
+    that is no satellite are left alone."""
+    pytest.importorskip("zeroconf", reason="zeroconf is in the dev extra: bash scripts/setup.sh")
+    import uuid
+
+    from zeroconf.asyncio import AsyncZeroconf
+
+    from Orchestrator.satellites.host import SatelliteHost
+
+    async def stay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await async_read_event(reader)
+
+    async def not_a_satellite(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if (await async_read_event(reader)) is not None:
+            await async_write_event(Info().event(), writer)
+        writer.close()
+
+    tag = uuid.uuid4().hex[:6]  # other tests on this machine may advertise too
+    aiozc = AsyncZeroconf()
+    async with FakeSatellite(stay) as configured, FakeSatellite(stay) as den:
+        piper = await asyncio.start_server(not_a_satellite, "127.0.0.1", 0)
+        cfg = SatellitesConfig(rooms=[SatelliteRoom(name="kitchen", uri=configured.uri)], discovery=True,
+                               reconnect_initial_s=0.05, reconnect_max_s=0.1)
+        assistant = SimpleNamespace(config=LuxaConfig(), llm=SimpleNamespace(new_conversation=lambda: None))
+        host = SatelliteHost(assistant, cfg)  # type: ignore[arg-type]
+        den_uri = den.uri
+        host.start()
+        try:
+            for name, port in ((f"kitchen-{tag}", configured.server.sockets[0].getsockname()[1]),
+                               (f"den-{tag}", den.server.sockets[0].getsockname()[1]),
+                               (f"piper-{tag}", piper.sockets[0].getsockname()[1])):
+                await asyncio.to_thread(_advertise, aiozc.zeroconf, name, port)
+            for _ in range(100):
+                if den.run_satellites:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)  # time for a wrong second link to the configured one, or to piper
+        finally:
+            await host.close()
+            piper.close()
+            await aiozc.async_close()
+    ours = {link.room.name: link for link in host.links if link.room.name in ("kitchen", f"den-{tag}")}
+    assert den.run_satellites == 1, "the advertised satellite was not served"
+    assert ours[f"den-{tag}"].discovered and ours[f"den-{tag}"].room.uri == den_uri
+    assert configured.run_satellites == 1, "a configured satellite was served twice"
+    assert not any(link.room.name.startswith("piper") for link in host.links)
+
+
+def test_the_satellites_command_lists_discovered_satellites(run_cli):
+    pytest.importorskip("zeroconf", reason="zeroconf is in the dev extra: bash scripts/setup.sh")
+    import uuid
+
+    from zeroconf import Zeroconf
+
+    with socket.socket() as s:  # a port nobody listens on: listed, and said to be unreachable
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    name = f"attic-{uuid.uuid4().hex[:6]}"
+    zc = Zeroconf()
+    try:
+        _advertise(zc, name, port)
+        result = run_cli("--set", "satellites.discovery=true", "satellites", "--timeout", "2", timeout=60)
+    finally:
+        zc.close()
+    assert result.returncode == 0, result.stderr
+    assert "Wyoming service(s) answered zeroconf" in result.stdout, result.stdout
+    assert re.search(rf"^{name}\s+discovered\s+tcp://127.0.0.1:{port}\s+unreachable: ", result.stdout, re.M), \
+        result.stdout
