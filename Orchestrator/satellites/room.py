@@ -31,6 +31,7 @@ from Core.errors import AudioInputError, LuxaError
 from Core.sentences import SentenceChunker
 from Core.text import heard_text, speakable
 from LLM.conversation import Conversation
+from Orchestrator.hearing import hear
 from Orchestrator.reply import CommandAnswer
 from Orchestrator.satellites.metrics import LATENCY, TURNS
 from Orchestrator.wyoming.convert import FormatError, PcmFormat, pcm16_chunks, to_audio
@@ -239,6 +240,9 @@ class RoomSession:
         except AudioInputError as err:
             log.info("satellite %s: nothing to transcribe (%s)", self.name, err)
             heard = None
+        if heard is not None and heard.text:
+            async with self.models.stt:  # a short command misheard is heard again, as in the voice loop
+                heard = await hear(self.assistant, audio, heard)
         stt_ms = round(1000 * (time.perf_counter() - ended))  # after the endpoint: early STT makes it ~0
         text = heard.text if heard is not None else ""
         language = heard.language if heard is not None else self.language
