@@ -25,6 +25,7 @@ from STT.vad import Endpointer, EndpointEvent, SpeechDetector
 if TYPE_CHECKING:
     from Orchestrator.assistant import Assistant
     from Orchestrator.audio_io import FileMicrophone, Microphone
+    from Orchestrator.echo import EchoCanceller
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class State(enum.Enum):
 class VoiceLoop:
     def __init__(self, assistant: Assistant, mic: Microphone | FileMicrophone, speaker: Playback,
                  show: Callable[[str], None] = print, on_state: Callable[[State], None] | None = None,
-                 on_frame: Callable[[], None] | None = None) -> None:
+                 on_frame: Callable[[], None] | None = None, echo: EchoCanceller | None = None) -> None:
         self.assistant = assistant
         self.config = assistant.config
         self.mic = mic
@@ -70,6 +71,10 @@ class VoiceLoop:
         self.early: asyncio.Task | None = None
         self.speech_end: float | None = None
         self._barge_ms = 0.0
+        # echo cancellation on every mic frame (barge-in mode aec); None: the frames as heard
+        self.echo = echo
+        self.barge_mode = barge_mode(self.config.audio.barge_in, echo)
+        self._echo_reported = False
         # frames heard while busy, replayed into the endpointer on barge-in so the first
         # syllables of the interruption are part of the next utterance
         keep = (self.config.vad.pre_roll_ms + self.config.audio.barge_in_min_ms) // self.config.audio.frame_ms + 1
@@ -100,6 +105,8 @@ class VoiceLoop:
         try:
             async for frame in self.mic.frames(stop):
                 self.on_frame()
+                if self.echo is not None:
+                    frame = self._cancel_echo(frame)
                 if self._busy():
                     if not self._hear_while_busy(frame):
                         continue
@@ -131,7 +138,7 @@ class VoiceLoop:
 
     def _hear_while_busy(self, frame: np.ndarray) -> bool:
         """Barge-in policy while a turn runs. True: feed the frame to the endpointer."""
-        mode = self.config.audio.barge_in
+        mode = self.barge_mode
         if mode == "off":
             return False
         self._recent.append(frame)
@@ -145,13 +152,30 @@ class VoiceLoop:
             self._barge_ms = 0.0
         if self._barge_ms >= self.config.audio.barge_in_min_ms:
             self._barge_in()
-            if mode == "half_duplex":
+            if mode in ("half_duplex", "aec"):  # the endpointer did not hear these frames: replay them
                 self.endpointer.reset()
                 for earlier in list(self._recent)[:-1]:
                     for event in self.endpointer.process(earlier):
                         self._on_event(event)
             return True
         return mode == "headset" or not speaking
+
+    def _cancel_echo(self, frame: np.ndarray) -> np.ndarray:
+        """The frame without our own voice; once the measured ERLE says the canceller cannot do its
+        job on this device, half_duplex instead (one log line) and the raw frames from then on."""
+        assert self.echo is not None
+        clean = self.echo.clean(frame, getattr(self.mic, "frame_time", None))
+        verdict = self.echo.verdict(self.config.audio.aec_min_erle_db)
+        if verdict is False:
+            log.warning("barge-in: half_duplex instead of aec: echo reduced by only %.1f dB on this device "
+                        "(needs %.0f dB)", self.echo.meter.erle_db or 0.0, self.config.audio.aec_min_erle_db)
+            self.echo, self.barge_mode = None, "half_duplex"
+            return frame
+        if verdict and not self._echo_reported:
+            self._echo_reported = True
+            log.info("echo cancellation: ERLE %.1f dB on this device, %.0f us per 10 ms frame",
+                     self.echo.meter.erle_db or 0.0, self.echo.cpu_us_per_10ms)
+        return clean
 
     def _barge_in(self) -> None:
         log.info("barge-in: the user spoke over the reply")
@@ -259,6 +283,13 @@ class VoiceLoop:
             raise
         finally:
             self._set_state(State.LISTENING)
+
+
+def barge_mode(configured: str, echo: EchoCanceller | None) -> str:
+    """The barge-in mode in force: auto and aec are aec with a working canceller, else half_duplex."""
+    if configured in ("auto", "aec"):
+        return "aec" if echo is not None else "half_duplex"
+    return configured
 
 
 def chime(hz: float, rate: int = 16000) -> Audio:

@@ -1,0 +1,199 @@
+"""Acoustic echo cancellation: WebRTC's AEC3 (pywebrtc-audio) on the microphone frames, with what
+the speaker played as the reference, so the user can interrupt a reply at a normal voice.
+
+Alignment: the speaker's callback writes every block it plays (silence included) into `Reference`
+at the time it reaches the speaker (the callback's time plus the output latency PortAudio reports);
+each mic frame is paired with the reference at the time it was captured. What remains (the
+acoustic path, errors in the reported latencies) is a delay of some tens of ms that AEC3's own
+delay estimator finds; the read is shifted by `LEAD_S` so that a latency reported too short still
+leaves the reference ahead of its echo (AEC3 cannot cancel an echo that comes before its reference).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from Core.audio import STT_RATE, dbfs
+from Core.errors import LuxaError
+
+log = logging.getLogger(__name__)
+INSTALL_HINT = "install it with `pip install -e '.[echo]'` (pywebrtc-audio) or run scripts/setup.sh"
+RING_S = 4.0  # reference kept: far more than output latency + acoustic delay
+JUMP_S = 0.06  # a block this far from where the last one ended: the stream restarted, re-anchor
+LEAD_S = 0.04  # the reference is read this much later than the frame's capture time (see above)
+FAR_ACTIVE_DBFS = -45.0  # reference frames louder than this count for the ERLE
+SETTLE_S = 1.0  # far-end speech AEC3 needs before its ERLE means anything
+DECIDE_S = 4.0  # far-end speech after which the measured ERLE decides whether aec keeps the mic
+
+
+class EchoUnavailable(LuxaError):
+    pass
+
+
+class Reference:
+    """What the speaker played, at 16 kHz on the monotonic clock. Written by the speaker's PortAudio
+    thread, read by the loop: a lock, and nothing slow under it."""
+
+    def __init__(self, seconds: float = RING_S) -> None:
+        self._ring = np.zeros(int(seconds * STT_RATE), np.float32)
+        self._end: int | None = None  # absolute index (monotonic s * 16000) after the last sample written
+        self._lock = threading.Lock()
+        self._resampler: Any = None
+        self._rate = STT_RATE
+        self.anchors = 0  # how often the timeline was re-anchored (stream starts, underruns)
+
+    def write(self, samples: np.ndarray, rate: int, dac_time: float) -> None:
+        """`samples` (device rate) start reaching the speaker at `dac_time` (time.monotonic())."""
+        if rate != STT_RATE:
+            if self._resampler is None or rate != self._rate:
+                import soxr  # a stream resampler: block by block without clicks at the seams
+
+                self._resampler, self._rate = soxr.ResampleStream(rate, STT_RATE, 1, dtype="float32"), rate
+            samples = self._resampler.resample_chunk(np.asarray(samples, np.float32))
+        n = len(samples)
+        size = len(self._ring)
+        if n == 0:
+            return
+        start = round(dac_time * STT_RATE)
+        with self._lock:
+            if self._end is not None and abs(start - self._end) <= JUMP_S * STT_RATE:
+                start = self._end  # callbacks jitter; the device clock does not: keep the blocks contiguous
+            else:
+                self.anchors += 1
+                if self._end is not None and 0 < start - self._end < size:  # a gap: it played nothing then
+                    self._put(self._end, np.zeros(start - self._end, np.float32))
+            self._put(start, samples[-size:] if n > size else samples)
+            self._end = start + min(n, size)
+
+    def _put(self, start: int, samples: np.ndarray) -> None:
+        size = len(self._ring)
+        i = start % size
+        head = min(len(samples), size - i)
+        self._ring[i:i + head] = samples[:head]
+        self._ring[:len(samples) - head] = samples[head:]
+
+    def read(self, t0: float, n: int) -> np.ndarray:
+        """The `n` samples that reached the speaker from `t0` on; zeros where nothing is known."""
+        start = round(t0 * STT_RATE)
+        out = np.zeros(n, np.float32)
+        with self._lock:
+            if self._end is None:
+                return out
+            size = len(self._ring)
+            lo, hi = max(start, self._end - size), min(start + n, self._end)
+            if hi > lo:
+                idx = np.arange(lo, hi) % size
+                out[lo - start:hi - start] = self._ring[idx]
+        return out
+
+
+class ErleMeter:
+    """Echo return loss enhancement while the speaker plays: raw mic energy over cleaned energy.
+
+    Per 30 ms frame with the far end active, after AEC3 has settled; the median over frames, so
+    that a few frames of the user talking over the reply (double talk) do not drag it down.
+    """
+
+    def __init__(self) -> None:
+        self.far_s = 0.0
+        self._frames: list[float] = []
+
+    def add(self, raw: np.ndarray, clean: np.ndarray, far: np.ndarray) -> None:
+        if dbfs(far) < FAR_ACTIVE_DBFS:
+            return
+        self.far_s += len(far) / STT_RATE
+        if self.far_s < SETTLE_S or len(self._frames) >= 10_000:
+            return
+        raw_e, clean_e = float(np.mean(raw.astype(np.float64) ** 2)), float(np.mean(clean.astype(np.float64) ** 2))
+        if raw_e > 1e-9:  # echo at all: a mic that does not hear the speaker (a headset) has nothing to cancel
+            self._frames.append(10.0 * np.log10(raw_e / max(clean_e, 1e-12)))
+
+    @property
+    def erle_db(self) -> float | None:
+        return float(np.median(self._frames)) if self._frames else None
+
+    @property
+    def echo_heard(self) -> bool:
+        return bool(self._frames)
+
+
+class EchoCanceller:
+    """AEC3 (plus, optionally, WebRTC's noise suppression) over 16 kHz float32 mic frames."""
+
+    def __init__(self, noise_suppression: bool = False) -> None:
+        try:
+            from pywebrtc_audio import AudioProcessor
+        except ImportError:
+            raise EchoUnavailable(f"echo cancellation needs pywebrtc-audio: {INSTALL_HINT}") from None
+        self._processor = AudioProcessor(STT_RATE, echo_cancellation=True, noise_suppression=noise_suppression)
+        self.noise_suppression = noise_suppression
+        self.reference = Reference()
+        self.meter = ErleMeter()
+        self.cpu_s = 0.0  # time in AEC3, for the cost per 10 ms frame
+        self.blocks = 0
+
+    def clean(self, frame: np.ndarray, captured_at: float | None) -> np.ndarray:
+        """`frame` without the speaker's echo; `captured_at`: monotonic time of its first sample."""
+        if captured_at is None:  # a source with no clock (a file): nothing played can be in it
+            far = np.zeros(len(frame), np.float32)
+        else:
+            far = self.reference.read(captured_at - LEAD_S, len(frame))
+        started = time.perf_counter()
+        out = self._processor.process(np.ascontiguousarray(frame, np.float32), far)
+        self.cpu_s += time.perf_counter() - started
+        self.blocks += len(frame) // (STT_RATE // 100)
+        self.meter.add(frame, out, far)
+        return out
+
+    @property
+    def cpu_us_per_10ms(self) -> float:
+        return 1e6 * self.cpu_s / max(self.blocks, 1)
+
+    def verdict(self, min_erle_db: float) -> bool | None:
+        """None until DECIDE_S of far-end speech; then whether the canceller does its job here."""
+        if self.meter.far_s < DECIDE_S:
+            return None
+        erle = self.meter.erle_db
+        return erle is None or erle >= min_erle_db  # no echo heard at all: nothing to fail at
+
+
+def self_test(seconds: float = 2.0) -> float:
+    """ERLE (dB) of the canceller on a synthetic echo (speech-like noise, 60 ms late, reverberant,
+    -6 dB): proves that the library loads and cancels, before it is trusted with the microphone."""
+    rng = np.random.default_rng(7)
+    n = int(seconds * STT_RATE)
+    far = np.convolve(rng.normal(0, 0.1, n), np.ones(8) / 8, mode="same").astype(np.float32)
+    far *= (0.6 + 0.4 * np.sin(2 * np.pi * 3 * np.arange(n) / STT_RATE)).astype(np.float32)  # a syllable rhythm
+    rir = np.zeros(int(0.06 * STT_RATE) + 1600, np.float32)
+    rir[int(0.06 * STT_RATE)] = 0.5
+    rir[-1600:] += rng.normal(0, 0.02, 1600).astype(np.float32) * np.exp(-np.arange(1600) / 400).astype(np.float32)
+    echo = np.convolve(far, rir)[:n].astype(np.float32)
+    from pywebrtc_audio import EchoCanceller as Aec3
+
+    out = Aec3(STT_RATE).process(echo, far)
+    tail = slice(n // 2, n)  # after convergence
+    return float(10 * np.log10(np.sum(echo[tail] ** 2) / max(float(np.sum(out[tail] ** 2)), 1e-12)))
+
+
+def make_canceller(mode: str, noise_suppression: bool, min_erle_db: float) -> EchoCanceller | None:
+    """The canceller for barge-in mode `auto` or `aec`, or None (one log line says why) for
+    half_duplex instead. Other modes need none."""
+    if mode not in ("auto", "aec"):
+        return None
+    try:
+        canceller = EchoCanceller(noise_suppression)
+        erle = self_test()
+    except EchoUnavailable as err:
+        log.warning("barge-in: half_duplex instead of aec: %s", err)
+        return None
+    if erle < min_erle_db:
+        log.warning("barge-in: half_duplex instead of aec: the echo canceller's self-test reached %.1f dB "
+                    "(needs %.0f dB)", erle, min_erle_db)
+        return None
+    log.info("barge-in: aec (echo cancellation self-test %.1f dB)", erle)
+    return canceller
+
