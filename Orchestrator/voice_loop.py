@@ -33,6 +33,7 @@ STATE = metrics.gauge("luxa_state", "1 for the assistant's current state", ("sta
 RESULTS_KEPT = 20
 ANNOUNCE_POLL_S = 0.1  # how often a pending announcement looks for a gap between turns
 CHIME_S = 0.15  # each of the two beeps before a timer's announcement
+ECHO_REPORT_S = 20.0  # aec: the measured ERLE is logged every this much of our own voice
 BARGE_INS = metrics.counter("luxa_barge_in_total", "replies interrupted by the user")
 
 
@@ -74,7 +75,7 @@ class VoiceLoop:
         # echo cancellation on every mic frame (barge-in mode aec); None: the frames as heard
         self.echo = echo
         self.barge_mode = barge_mode(self.config.audio.barge_in, echo)
-        self._echo_reported = False
+        self._echo_report_at = 0.0  # seconds of our own voice heard at which the next ERLE line is logged
         # frames heard while busy, replayed into the endpointer on barge-in so the first
         # syllables of the interruption are part of the next utterance
         keep = (self.config.vad.pre_roll_ms + self.config.audio.barge_in_min_ms) // self.config.audio.frame_ms + 1
@@ -171,10 +172,10 @@ class VoiceLoop:
                         "(needs %.0f dB)", self.echo.meter.erle_db or 0.0, self.config.audio.aec_min_erle_db)
             self.echo, self.barge_mode = None, "half_duplex"
             return frame
-        if verdict and not self._echo_reported:
-            self._echo_reported = True
-            log.info("echo cancellation: ERLE %.1f dB on this device, %.0f us per 10 ms frame",
-                     self.echo.meter.erle_db or 0.0, self.echo.cpu_us_per_10ms)
+        if verdict and self.echo.meter.far_s >= self._echo_report_at:
+            self._echo_report_at = self.echo.meter.far_s + ECHO_REPORT_S
+            log.info("echo cancellation: ERLE %.1f dB over %.0f s of our own voice, %.0f us per 10 ms frame",
+                     self.echo.meter.erle_db or 0.0, self.echo.meter.far_s, self.echo.cpu_us_per_10ms)
         return clean
 
     def _barge_in(self) -> None:
