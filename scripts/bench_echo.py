@@ -30,16 +30,17 @@ import soundfile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from audio_harness import AssistantProcess, EchoPath, VirtualAudio, first_quiet_stretch  # noqa: E402
+from audio_harness import AssistantProcess, EchoPath, VirtualAudio, first_loud, first_quiet_stretch  # noqa: E402
 from bench_common import default_corpus, percentiles  # noqa: E402
 
 # replies long enough to talk over, short enough that a case takes seconds (intents off: the
 # commands must reach the model, not the light switch)
-REPLY_ARGS = ["--set", "intents.enabled=false", "--set", "llm.max_tokens=60",
+REPLY_ARGS = ["--set", "intents.enabled=false", "--set", "llm.max_tokens=100",
               "--set", "llm.system_prompt=You are a storyteller. Always answer with a long story of at least "
                        "eight sentences."]
 INTERRUPT_AFTER_S = 1.5  # into the reply: the user talks over the first sentence
-QUIET_S = 0.3  # silence this long on the speaker after the interruption: playback stopped
+QUIET_S = 0.5  # silence this long on the speaker after the interruption: playback stopped (sentence gaps are shorter)
+TRIES = 3  # a reply that ended before the user's first words is no interruption: asked again
 
 
 @dataclass
@@ -57,7 +58,7 @@ class Case:
     heard: str = ""
     wer: float | None = None
     clean_wer: float | None = None  # the same clip at the same level, no reply playing
-    stop_s: float | None = None  # interruption start -> speaker silent
+    stop_s: float | None = None  # the user's first word -> speaker silent
 
 
 @dataclass
@@ -188,7 +189,20 @@ class Rig:
         self.luxa.wait_for(r"^luxa: |^luxa \(interrupted\)", timeout=180)
 
     def interrupt(self, question: Path, clip: Clip, wav: Path, ser_db: float) -> Case:
+        """Talk over a reply; again (up to TRIES) when the reply ended before the user spoke."""
+        for _ in range(TRIES):
+            case = self._interrupt(question, clip, wav, ser_db)
+            if case is not None:
+                break
+            print(f"  the reply ended before {clip.name} began: asked again", flush=True)
+        else:
+            case = Case(clip.name, ser_db)  # never a reply long enough: counted as missed
+        self.session.cases.append(case)
+        return case
+
+    def _interrupt(self, question: Path, clip: Clip, wav: Path, ser_db: float) -> Case | None:
         case = Case(clip.name, ser_db)
+        onset = first_loud(clip.samples, level=0.005) or 0.0
         self._n += 1
         spk = self.audio.record(self.folder / f"{self.mode}-int{self._n}-speaker.wav")
         time.sleep(0.3)
@@ -197,12 +211,18 @@ class Rig:
         time.sleep(INTERRUPT_AFTER_S)
         at = time.monotonic() - spk.started
         player = self.audio.play_into_mic(wav)
+        started = time.monotonic()
         try:
             end = self.luxa.wait_for(r"^luxa \(interrupted\)|^luxa: ", timeout=len(clip.samples) / 16000 + 10)
             case.barge_in = end.startswith("luxa (interrupted)")
         except AssertionError:
             case.barge_in = False
+        ended_early = not case.barge_in and time.monotonic() - started < onset + 1.0
         player.wait(timeout=60)
+        if ended_early:
+            self._settle()
+            spk.stop()
+            return None
         if case.barge_in:
             case.heard = self.luxa.wait_for(r"^you: ", timeout=90).removeprefix("you: ")
             case.wer = round(wer(clip.text, case.heard), 3)
@@ -211,8 +231,7 @@ class Rig:
             self._settle()
         played = spk.stop()
         stopped = first_quiet_stretch(played, after_s=at, min_s=QUIET_S)
-        case.stop_s = round(stopped - at, 2) if stopped is not None and case.barge_in else None
-        self.session.cases.append(case)
+        case.stop_s = round(stopped - at - onset, 2) if stopped is not None and case.barge_in else None
         return case
 
 
