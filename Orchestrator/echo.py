@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,6 +28,7 @@ LEAD_S = 0.04  # the reference is read this much later than the frame's capture 
 FAR_ACTIVE_DBFS = -45.0  # reference frames louder than this count for the ERLE
 SETTLE_S = 1.0  # far-end speech AEC3 needs before its ERLE means anything
 DECIDE_S = 4.0  # far-end speech after which the measured ERLE decides whether aec keeps the mic
+SPEEX_TAIL_MS = 400  # speexdsp's filter must span delay + reverberation (200 ms: 3-5 dB less, measured)
 
 
 class EchoUnavailable(LuxaError):
@@ -121,33 +122,66 @@ class ErleMeter:
         return bool(self._frames)
 
 
+class Cleaned(NamedTuple):
+    heard: np.ndarray  # for the endpointer and STT: near-end speech intact, a little echo left
+    detect: np.ndarray  # for barge-in detection: the least echo, near-end speech damaged in double talk
+
+
 class EchoCanceller:
-    """AEC3 (plus, optionally, WebRTC's noise suppression) over 16 kHz float32 mic frames."""
+    """Two cancellers on each 16 kHz float32 mic frame, each doing what it is good at (measured,
+    docs/BENCHMARKS.md): WebRTC's AEC3 removes 25-35 dB of echo, so our own voice never looks like
+    speech to the barge-in detector, but its suppressor mangles the user's words while the reply
+    plays (Whisper then hears nonsense); speexdsp's linear filter removes only about 10-12 dB and
+    converges slowly, but leaves the user's words intact (same WER as without echo). So: AEC3's
+    output decides barge-in; speexdsp's output is what the endpointer and STT hear."""
 
     def __init__(self, noise_suppression: bool = False) -> None:
         try:
-            from pywebrtc_audio import AudioProcessor
+            from pywebrtc_audio import AudioProcessor, NoiseSuppressor
         except ImportError:
             raise EchoUnavailable(f"echo cancellation needs pywebrtc-audio: {INSTALL_HINT}") from None
-        self._processor = AudioProcessor(STT_RATE, echo_cancellation=True, noise_suppression=noise_suppression)
+        try:
+            from speexdsp_aec import SpeexAec
+        except ImportError:
+            raise EchoUnavailable(f"echo cancellation needs speexdsp-aec: {INSTALL_HINT}") from None
+        try:
+            self._linear = SpeexAec(STT_RATE, frame_ms=10, filter_tail_ms=SPEEX_TAIL_MS)
+        except RuntimeError as err:  # the Debian library itself is missing
+            raise EchoUnavailable(f"{err} (apt-get install libspeexdsp1)") from None
+        self._aec3 = AudioProcessor(STT_RATE, echo_cancellation=True)
+        self._ns = NoiseSuppressor(STT_RATE) if noise_suppression else None
         self.noise_suppression = noise_suppression
         self.reference = Reference()
-        self.meter = ErleMeter()
-        self.cpu_s = 0.0  # time in AEC3, for the cost per 10 ms frame
+        self.meter = ErleMeter()  # AEC3's (barge-in detection)
+        self.linear_meter = ErleMeter()  # speexdsp's (what STT hears)
+        self.cpu_s = 0.0  # CPU in both cancellers, for the cost per 10 ms frame
         self.blocks = 0
 
-    def clean(self, frame: np.ndarray, captured_at: float | None) -> np.ndarray:
+    def clean(self, frame: np.ndarray, captured_at: float | None) -> Cleaned:
         """`frame` without the speaker's echo; `captured_at`: monotonic time of its first sample."""
         if captured_at is None:  # a source with no clock (a file): nothing played can be in it
             far = np.zeros(len(frame), np.float32)
         else:
             far = self.reference.read(captured_at - LEAD_S, len(frame))
-        started = time.thread_time()  # CPU of this thread (AEC3 runs on it): other threads' load does not count
-        out = self._processor.process(np.ascontiguousarray(frame, np.float32), far)
+        frame = np.ascontiguousarray(frame, np.float32)
+        started = time.thread_time()  # CPU of this thread (both run on it): other threads' load does not count
+        detect = self._aec3.process(frame, far)
+        pcm = self._linear.process(_pcm16(frame), _pcm16(far))
+        heard = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768.0
+        if len(heard) != len(frame):  # speexdsp works in whole 10 ms blocks; a frame is 10, 20 or 30 ms
+            heard = np.resize(heard, len(frame)) if len(heard) else frame
+        if self._ns is not None:
+            heard = self._ns.process(heard)
         self.cpu_s += time.thread_time() - started
         self.blocks += len(frame) // (STT_RATE // 100)
-        self.meter.add(frame, out, far)
-        return out
+        self.meter.add(frame, detect, far)
+        self.linear_meter.add(frame, heard, far)
+        return Cleaned(heard, detect)
+
+    @property
+    def converged(self) -> bool:
+        """AEC3 has heard enough of our voice to cancel it (before that, barge-in is half_duplex's)."""
+        return self.meter.far_s >= SETTLE_S
 
     @property
     def cpu_us_per_10ms(self) -> float:
@@ -197,3 +231,6 @@ def make_canceller(mode: str, noise_suppression: bool, min_erle_db: float) -> Ec
     log.info("barge-in: aec (echo cancellation self-test %.1f dB)", erle)
     return canceller
 
+
+def _pcm16(x: np.ndarray) -> np.ndarray:
+    return (np.clip(x, -1.0, 32767 / 32768) * 32768.0).astype(np.int16)
