@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -23,12 +23,11 @@ from Core.errors import LuxaError
 log = logging.getLogger(__name__)
 INSTALL_HINT = "install it with `pip install -e '.[echo]'` (pywebrtc-audio) or run scripts/setup.sh"
 RING_S = 4.0  # reference kept: far more than output latency + acoustic delay
-JUMP_S = 0.06  # a block this far from where the last one ended: the stream restarted, re-anchor
-LEAD_S = 0.04  # the reference is read this much later than the frame's capture time (see above)
+JUMP_S = 0.1  # a block this far from where the last one ended: the stream restarted (a flush), re-anchor
+LEAD_S = 0.08  # the reference is read this much before the frame's capture time (see above)
 FAR_ACTIVE_DBFS = -45.0  # reference frames louder than this count for the ERLE
 SETTLE_S = 1.0  # far-end speech AEC3 needs before its ERLE means anything
 DECIDE_S = 4.0  # far-end speech after which the measured ERLE decides whether aec keeps the mic
-SPEEX_TAIL_MS = 400  # speexdsp's filter must span delay + reverberation (200 ms: 3-5 dB less, measured)
 
 
 class EchoUnavailable(LuxaError):
@@ -47,8 +46,9 @@ class Reference:
         self._rate = STT_RATE
         self.anchors = 0  # how often the timeline was re-anchored (stream starts, underruns)
 
-    def write(self, samples: np.ndarray, rate: int, dac_time: float) -> None:
-        """`samples` (device rate) start reaching the speaker at `dac_time` (time.monotonic())."""
+    def write(self, samples: np.ndarray, rate: int, dac_time: float, gap: bool = False) -> None:
+        """`samples` (device rate) start reaching the speaker at `dac_time` (time.monotonic()).
+        `gap`: the device reported an underflow (it played silence we did not write): re-anchor."""
         if rate != STT_RATE:
             if self._resampler is None or rate != self._rate:
                 import soxr  # a stream resampler: block by block without clicks at the seams
@@ -61,8 +61,10 @@ class Reference:
             return
         start = round(dac_time * STT_RATE)
         with self._lock:
-            if self._end is not None and abs(start - self._end) <= JUMP_S * STT_RATE:
-                start = self._end  # callbacks jitter; the device clock does not: keep the blocks contiguous
+            if self._end is not None and not gap and abs(start - self._end) <= JUMP_S * STT_RATE:
+                # callback times jitter by tens of ms; the device clock does not: keep the blocks contiguous,
+                # so that the delay between reference and echo stays put
+                start = self._end
             else:
                 self.anchors += 1
                 if self._end is not None and 0 < start - self._end < size:  # a gap: it played nothing then
@@ -122,61 +124,37 @@ class ErleMeter:
         return bool(self._frames)
 
 
-class Cleaned(NamedTuple):
-    heard: np.ndarray  # for the endpointer and STT: near-end speech intact, a little echo left
-    detect: np.ndarray  # for barge-in detection: the least echo, near-end speech damaged in double talk
-
-
 class EchoCanceller:
-    """Two cancellers on each 16 kHz float32 mic frame, each doing what it is good at (measured,
-    docs/BENCHMARKS.md): WebRTC's AEC3 removes 25-35 dB of echo, so our own voice never looks like
-    speech to the barge-in detector, but its suppressor mangles the user's words while the reply
-    plays (Whisper then hears nonsense); speexdsp's linear filter removes only about 10-12 dB and
-    converges slowly, but leaves the user's words intact (same WER as without echo). So: AEC3's
-    output decides barge-in; speexdsp's output is what the endpointer and STT hear."""
+    """WebRTC's AEC3 (pywebrtc-audio) over 16 kHz float32 mic frames; optionally WebRTC's noise
+    suppression after it. Chosen over speexdsp on measurements (docs/BENCHMARKS.md): 25-35 dB of
+    echo removed against 8-12 dB, converged within the first reply, and its own delay estimator
+    follows the drift between what the device clocks say and what they do; speexdsp's filter does
+    not (in the daemon it removed nothing once the reference drifted by a few ms)."""
 
     def __init__(self, noise_suppression: bool = False) -> None:
         try:
-            from pywebrtc_audio import AudioProcessor, NoiseSuppressor
+            from pywebrtc_audio import AudioProcessor
         except ImportError:
             raise EchoUnavailable(f"echo cancellation needs pywebrtc-audio: {INSTALL_HINT}") from None
-        try:
-            from speexdsp_aec import SpeexAec
-        except ImportError:
-            raise EchoUnavailable(f"echo cancellation needs speexdsp-aec: {INSTALL_HINT}") from None
-        try:
-            self._linear = SpeexAec(STT_RATE, frame_ms=10, filter_tail_ms=SPEEX_TAIL_MS)
-        except RuntimeError as err:  # the Debian library itself is missing
-            raise EchoUnavailable(f"{err} (apt-get install libspeexdsp1)") from None
-        self._aec3 = AudioProcessor(STT_RATE, echo_cancellation=True)
-        self._ns = NoiseSuppressor(STT_RATE) if noise_suppression else None
+        self._processor = AudioProcessor(STT_RATE, echo_cancellation=True, noise_suppression=noise_suppression)
         self.noise_suppression = noise_suppression
         self.reference = Reference()
-        self.meter = ErleMeter()  # AEC3's (barge-in detection)
-        self.linear_meter = ErleMeter()  # speexdsp's (what STT hears)
-        self.cpu_s = 0.0  # CPU in both cancellers, for the cost per 10 ms frame
+        self.meter = ErleMeter()
+        self.cpu_s = 0.0  # CPU in the canceller, for the cost per 10 ms frame
         self.blocks = 0
 
-    def clean(self, frame: np.ndarray, captured_at: float | None) -> Cleaned:
+    def clean(self, frame: np.ndarray, captured_at: float | None) -> np.ndarray:
         """`frame` without the speaker's echo; `captured_at`: monotonic time of its first sample."""
         if captured_at is None:  # a source with no clock (a file): nothing played can be in it
             far = np.zeros(len(frame), np.float32)
         else:
             far = self.reference.read(captured_at - LEAD_S, len(frame))
-        frame = np.ascontiguousarray(frame, np.float32)
-        started = time.thread_time()  # CPU of this thread (both run on it): other threads' load does not count
-        detect = self._aec3.process(frame, far)
-        pcm = self._linear.process(_pcm16(frame), _pcm16(far))
-        heard = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768.0
-        if len(heard) != len(frame):  # speexdsp works in whole 10 ms blocks; a frame is 10, 20 or 30 ms
-            heard = np.resize(heard, len(frame)) if len(heard) else frame
-        if self._ns is not None:
-            heard = self._ns.process(heard)
+        started = time.thread_time()  # CPU of this thread (AEC3 runs on it): other threads' load does not count
+        out = self._processor.process(np.ascontiguousarray(frame, np.float32), far)
         self.cpu_s += time.thread_time() - started
         self.blocks += len(frame) // (STT_RATE // 100)
-        self.meter.add(frame, detect, far)
-        self.linear_meter.add(frame, heard, far)
-        return Cleaned(heard, detect)
+        self.meter.add(frame, out, far)
+        return out
 
     @property
     def converged(self) -> bool:
@@ -231,6 +209,3 @@ def make_canceller(mode: str, noise_suppression: bool, min_erle_db: float) -> Ec
     log.info("barge-in: aec (echo cancellation self-test %.1f dB)", erle)
     return canceller
 
-
-def _pcm16(x: np.ndarray) -> np.ndarray:
-    return (np.clip(x, -1.0, 32767 / 32768) * 32768.0).astype(np.int16)

@@ -106,11 +106,10 @@ class VoiceLoop:
         try:
             async for frame in self.mic.frames(stop):
                 self.on_frame()
-                detect = None
                 if self.echo is not None:
-                    frame, detect = self._cancel_echo(frame)
+                    frame = self._cancel_echo(frame)
                 if self._busy():
-                    if not self._hear_while_busy(frame, detect):
+                    if not self._hear_while_busy(frame):
                         continue
                 elif not self._awake(frame):
                     continue
@@ -138,9 +137,8 @@ class VoiceLoop:
     def _busy(self) -> bool:
         return self.turn_task is not None and not self.turn_task.done()
 
-    def _hear_while_busy(self, frame: np.ndarray, detect: np.ndarray | None = None) -> bool:
-        """Barge-in policy while a turn runs. True: feed the frame to the endpointer.
-        `detect`: the frame with the most echo removed (aec), for the barge-in decision only."""
+    def _hear_while_busy(self, frame: np.ndarray) -> bool:
+        """Barge-in policy while a turn runs. True: feed the frame to the endpointer."""
         mode = self.barge_mode
         if mode == "off":
             return False
@@ -151,7 +149,7 @@ class VoiceLoop:
         if gate and speaking and dbfs(frame) < self.config.audio.barge_in_loud_dbfs:
             self._barge_ms = 0.0
             return False
-        if self.barge_detector.is_speech(frame if detect is None else detect):
+        if self.barge_detector.is_speech(frame):
             self._barge_ms += self.config.audio.frame_ms
         else:
             self._barge_ms = 0.0
@@ -165,10 +163,9 @@ class VoiceLoop:
             return True
         return mode == "headset" or not speaking
 
-    def _cancel_echo(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(what the endpointer hears, what barge-in detection sees), without our own voice; once
-        the measured ERLE says the canceller cannot do its job on this device, half_duplex instead
-        (one log line) and the raw frames from then on."""
+    def _cancel_echo(self, frame: np.ndarray) -> np.ndarray:
+        """The frame without our own voice; once the measured ERLE says the canceller cannot do its
+        job on this device, half_duplex instead (one log line) and the raw frames from then on."""
         assert self.echo is not None
         clean = self.echo.clean(frame, getattr(self.mic, "frame_time", None))
         verdict = self.echo.verdict(self.config.audio.aec_min_erle_db)
@@ -176,12 +173,11 @@ class VoiceLoop:
             log.warning("barge-in: half_duplex instead of aec: echo reduced by only %.1f dB on this device "
                         "(needs %.0f dB)", self.echo.meter.erle_db or 0.0, self.config.audio.aec_min_erle_db)
             self.echo, self.barge_mode = None, "half_duplex"
-            return frame, None
+            return frame
         if verdict and self.echo.meter.far_s >= self._echo_report_at:
             self._echo_report_at = self.echo.meter.far_s + ECHO_REPORT_S
-            log.info("echo cancellation: ERLE %.1f dB (barge-in detection), %.1f dB (what STT hears) over %.0f s "
-                     "of our own voice, %.0f us per 10 ms frame", self.echo.meter.erle_db or 0.0,
-                     self.echo.linear_meter.erle_db or 0.0, self.echo.meter.far_s, self.echo.cpu_us_per_10ms)
+            log.info("echo cancellation: ERLE %.1f dB over %.0f s of our own voice, %.0f us per 10 ms frame",
+                     self.echo.meter.erle_db or 0.0, self.echo.meter.far_s, self.echo.cpu_us_per_10ms)
         return clean
 
     def _barge_in(self) -> None:
