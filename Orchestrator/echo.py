@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -209,3 +209,40 @@ def make_canceller(mode: str, noise_suppression: bool, min_erle_db: float) -> Ec
     log.info("barge-in: aec (echo cancellation self-test %.1f dB)", erle)
     return canceller
 
+
+
+class EchoPathReport(NamedTuple):
+    delay_ms: float | None  # speaker -> microphone, as recorded; None: the mic did not hear the speaker
+    echo_dbfs: float  # how loud the speaker came back into the mic
+    erle_db: float | None  # what the canceller removed of it (the second half, after convergence)
+
+
+def measure_echo_path(input_device: int | None, output_device: int | None, seconds: float = 0.5,
+                      repeats: int = 8) -> EchoPathReport:
+    """Play a sweep (100 Hz - 7 kHz, `repeats` times: AEC3 adapts each band only while it is
+    excited) on the speaker while recording the microphone (one duplex stream: the two buffers
+    share a clock), then find the delay by cross-correlation and run the canceller over the
+    recording; its ERLE is measured over the second half. Blocking, about 5 s."""
+    import sounddevice as sd
+
+    t = np.arange(int(seconds * STT_RATE)) / STT_RATE
+    k = 7000 / 100  # logarithmic: equal time per octave
+    sweep = (0.3 * np.sin(2 * np.pi * 100 * seconds / np.log(k) * (k ** (t / seconds) - 1))).astype(np.float32)
+    played = np.concatenate([np.zeros(STT_RATE // 4, np.float32), *[sweep] * repeats,
+                             np.zeros(STT_RATE // 2, np.float32)])
+    recorded = sd.playrec(played, samplerate=STT_RATE, channels=1, dtype="float32", latency=0.2,
+                          device=(input_device, output_device), blocking=True)[:, 0]
+    echo = dbfs(recorded)
+    size = 1 << (len(recorded) + len(played)).bit_length()
+    c = np.fft.irfft(np.fft.rfft(recorded, size) * np.conj(np.fft.rfft(played, size)), size)  # [lag] for lag >= 0
+    lag = int(np.argmax(np.abs(c[:STT_RATE])))  # up to 1 s: device buffers + the room
+    strength = float(np.abs(c[lag]) / np.sqrt(np.sum(played ** 2) * np.sum(recorded ** 2) + 1e-12))
+    if strength < 0.1:  # the mic does not hear the speaker (a headset, a muted speaker): no echo path
+        return EchoPathReport(None, echo, None)
+    from pywebrtc_audio import EchoCanceller as Aec3
+
+    n = len(played) // 160 * 160
+    cleaned = Aec3(STT_RATE).process(recorded[:n], played[:n])
+    half = slice(STT_RATE // 4 + len(sweep) * repeats // 2, STT_RATE // 4 + len(sweep) * repeats)
+    erle = 10 * np.log10(np.sum(recorded[half] ** 2) / max(float(np.sum(cleaned[half] ** 2)), 1e-12))
+    return EchoPathReport(lag * 1000 / STT_RATE, echo, float(erle))
