@@ -301,14 +301,18 @@ def run(args: argparse.Namespace, folder: Path) -> dict:
     try:
         sessions = []
         if args.control:
-            rig = Rig(audio, "headset", folder)
-            try:
-                for i in range(args.control):
-                    print(f"headset solo reply {i + 1}: barge-in {'fired' if rig.solo_reply(question) else 'no'}",
-                          flush=True)
-            finally:
-                rig.close()
-            sessions.append(rig.session)
+            control = Session("headset")
+            for i in range(args.control):
+                # a fresh daemon each time: one that answered its own voice has a history of nonsense
+                rig = Rig(audio, "headset", folder)
+                try:
+                    fired = rig.solo_reply(question)
+                finally:
+                    rig.close()
+                control.replies += 1
+                control.self_barge_ins += fired
+                print(f"headset solo reply {i + 1}: barge-in {'fired' if fired else 'no'}", flush=True)
+            sessions.append(control)
         rig = Rig(audio, "aec", folder, args.set)
         try:
             for i in range(args.replies):
