@@ -120,8 +120,10 @@ class ErleMeter:
         if dbfs(far) < FAR_ACTIVE_DBFS:
             return
         self.far_s += len(far) / STT_RATE
-        if self.far_s < SETTLE_S or len(self._frames) >= 10_000:
+        if self.far_s < SETTLE_S:
             return
+        if len(self._frames) >= 10_000:  # a daemon answers for days: the last ~5 minutes of our voice
+            del self._frames[:1000]
         raw_e, clean_e = float(np.mean(raw.astype(np.float64) ** 2)), float(np.mean(clean.astype(np.float64) ** 2))
         if raw_e > 1e-9:  # echo at all: a mic that does not hear the speaker (a headset) has nothing to cancel
             self._frames.append(10.0 * np.log10(raw_e / max(clean_e, 1e-12)))
@@ -129,6 +131,11 @@ class ErleMeter:
     @property
     def erle_db(self) -> float | None:
         return float(np.median(self._frames)) if self._frames else None
+
+    def recent_db(self, seconds: float) -> float | None:
+        """The median over the last `seconds` of far-end frames (None before there are that many)."""
+        n = int(seconds * STT_RATE / 480)
+        return float(np.median(self._frames[-n:])) if len(self._frames) >= n else None
 
     @property
     def echo_heard(self) -> bool:
@@ -193,13 +200,14 @@ class EchoCanceller:
     follows the drift between what the device clocks say and what they do; speexdsp's filter does
     not (in the daemon it removed nothing once the reference drifted by a few ms)."""
 
-    def __init__(self, noise_suppression: bool = False) -> None:
+    def __init__(self, noise_suppression: bool = False, min_erle_db: float = 10.0) -> None:
         try:
             from pywebrtc_audio import AudioProcessor
         except ImportError:
             raise EchoUnavailable(f"echo cancellation needs pywebrtc-audio: {INSTALL_HINT}") from None
         self._processor = AudioProcessor(STT_RATE, echo_cancellation=True, noise_suppression=noise_suppression)
         self.noise_suppression = noise_suppression
+        self.min_erle_db = min_erle_db
         self.reference = Reference()
         self.tracker = DelayTracker()
         self.meter = ErleMeter()  # counts from the first delay measurement on
@@ -226,9 +234,13 @@ class EchoCanceller:
 
     @property
     def converged(self) -> bool:
-        """AEC3 has heard enough of our voice, at the measured delay, to cancel it (before that,
-        barge-in is half_duplex's); or so much of it without finding its echo that there is none."""
-        return self.meter.far_s >= SETTLE_S or (not self.tracker.locked and self.tracker.far_s >= DECIDE_S)
+        """The echo is measured to be cancelled (ERLE at least min_erle_db over the last second of
+        our voice; until then barge-in is half_duplex's), or so much of our voice went by without
+        its echo being found that there is none (a headset)."""
+        if not self.tracker.locked:
+            return self.tracker.far_s >= DECIDE_S
+        recent = self.meter.recent_db(SETTLE_S)
+        return recent is not None and recent >= self.min_erle_db
 
     @property
     def cpu_us_per_10ms(self) -> float:
@@ -268,7 +280,7 @@ def make_canceller(mode: str, noise_suppression: bool, min_erle_db: float) -> Ec
     if mode not in ("auto", "aec"):
         return None
     try:
-        canceller = EchoCanceller(noise_suppression)
+        canceller = EchoCanceller(noise_suppression, min_erle_db)
         erle = self_test()
     except EchoUnavailable as err:
         log.warning("barge-in: half_duplex instead of aec: %s", err)
