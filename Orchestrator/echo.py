@@ -38,7 +38,7 @@ TRACK_MIN_PEAK = 0.2  # normalised correlation below this: no echo found (a head
 TRACK_MOVE_S = 0.03  # a change smaller than this leaves the lead alone (each change unsettles AEC3)
 FAR_ACTIVE_DBFS = -45.0  # reference frames louder than this count for the ERLE
 SETTLE_S = 1.0  # far-end speech AEC3 needs before its ERLE means anything
-DECIDE_S = 4.0  # far-end speech after which the measured ERLE decides whether aec keeps the mic
+DECIDE_S = 10.0  # far-end speech after which the measured ERLE decides whether aec keeps the mic
 
 
 class EchoUnavailable(LuxaError):
@@ -252,7 +252,7 @@ class EchoCanceller:
             return True if self.tracker.far_s >= DECIDE_S else None
         if self.meter.far_s < DECIDE_S:
             return None
-        erle = self.meter.erle_db
+        erle = self.meter.recent_db(DECIDE_S / 2)  # the second half: AEC3 (re)converges in the first
         return erle is None or erle >= min_erle_db  # no echo heard at all: nothing to fail at
 
 
