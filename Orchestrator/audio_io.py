@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # how long close() waits for PortAudio to let go of a stream; a frozen audio server may never answer
 CLOSE_WAIT_S = 1.0
-MIC_JUMP_S = 0.1  # a mic block this far off the running sample clock (or an overflow): re-anchor its capture times
+MIC_JUMP_S = 0.06  # a mic block this far off the running sample clock: re-anchor its capture times
 
 
 class NoAudioDevice(LuxaError):
@@ -107,8 +107,6 @@ class Microphone:
         def callback(indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
             block = indata[:, 0].copy()
             captured = time.monotonic() - _input_lag(time_info, frames / rate)
-            if getattr(status, "input_overflow", False):
-                captured = -captured  # negative: samples were lost before this block, re-anchor (see frames())
             try:
                 loop.call_soon_threadsafe(self._put, (block, captured))
             except RuntimeError:  # loop closed during shutdown
@@ -178,8 +176,7 @@ class Microphone:
                     if self.dead_after_s and zeros >= self.dead_after_s and not self.silent:
                         self._only_silence()
                     block = resample(block, rate, STT_RATE) if rate != STT_RATE else block
-                    lost, captured = captured < 0, abs(captured)
-                    if lost or not len(pending) or abs(captured - (pending_t + len(pending) / STT_RATE)) > MIC_JUMP_S:
+                    if not len(pending) or abs(captured - (pending_t + len(pending) / STT_RATE)) > MIC_JUMP_S:
                         pending_t = captured - len(pending) / STT_RATE  # else contiguous: callbacks jitter, the ADC does not
                     pending = np.concatenate([pending, block])
                     while len(pending) >= self.frame_len:
@@ -333,7 +330,7 @@ class Speaker:
         reference = self.echo_reference
         if reference is not None:  # silence too: the reference must stay one continuous timeline
             lead = _output_lead(time_info, self.latency_s)
-            reference.write(out.copy(), self.rate, time.monotonic() + lead, gap=bool(getattr(status, "output_underflow", False)))
+            reference.write(out.copy(), self.rate, time.monotonic() + lead)
 
     # --- the Sink interface (Orchestrator.turn) ---
     def begin(self) -> None:

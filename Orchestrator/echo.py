@@ -23,19 +23,10 @@ from Core.errors import LuxaError
 log = logging.getLogger(__name__)
 INSTALL_HINT = "install it with `pip install -e '.[echo]'` (pywebrtc-audio) or run scripts/setup.sh"
 RING_S = 4.0  # reference kept: far more than output latency + acoustic delay
-JUMP_S = 0.1  # a block this far from where the last one ended: the stream restarted (a flush), re-anchor
-# AEC3 cancels an echo 0-500 ms after its reference (measured: ~20 dB throughout, nothing below 0
-# or past ~550 ms). The device latencies PortAudio reports through PulseAudio were off by up to a few
-# hundred ms, differently on each run: DelayTracker measures where the echo lies and reads the
-# reference so that it comes TARGET_LAG_S ahead of its echo, in the middle of that range.
-TARGET_LAG_S = 0.2
-LEAD_S = TARGET_LAG_S  # until the first measurement
-TRACK_WINDOW_S = 2.0  # signal correlated per measurement
-TRACK_MAX_LAG_S = 0.8  # searched either way
-TRACK_EVERY_S = 2.0  # of our own voice between measurements
-TRACK_FIRST_S = 1.0  # of our own voice before the first one (then again until one finds the echo)
-TRACK_MIN_PEAK = 0.2  # normalised correlation below this: no echo found (a headset, double talk)
-TRACK_MOVE_S = 0.03  # a change smaller than this leaves the lead alone (each change unsettles AEC3)
+JUMP_S = 0.06  # a block this far from where the last one ended: the stream restarted (a flush), re-anchor
+# the reference is read this much before the frame's capture time (see above); AEC3 cancels an echo
+# 0-500 ms after its reference (measured), nothing that comes before it
+LEAD_S = 0.04
 FAR_ACTIVE_DBFS = -45.0  # reference frames louder than this count for the ERLE
 SETTLE_S = 1.0  # far-end speech AEC3 needs before its ERLE means anything
 DECIDE_S = 10.0  # far-end speech after which the measured ERLE decides whether aec keeps the mic
@@ -57,9 +48,8 @@ class Reference:
         self._rate = STT_RATE
         self.anchors = 0  # how often the timeline was re-anchored (stream starts, underruns)
 
-    def write(self, samples: np.ndarray, rate: int, dac_time: float, gap: bool = False) -> None:
-        """`samples` (device rate) start reaching the speaker at `dac_time` (time.monotonic()).
-        `gap`: the device reported an underflow (it played silence we did not write): re-anchor."""
+    def write(self, samples: np.ndarray, rate: int, dac_time: float) -> None:
+        """`samples` (device rate) start reaching the speaker at `dac_time` (time.monotonic())."""
         if rate != STT_RATE:
             if self._resampler is None or rate != self._rate:
                 import soxr  # a stream resampler: block by block without clicks at the seams
@@ -72,7 +62,7 @@ class Reference:
             return
         start = round(dac_time * STT_RATE)
         with self._lock:
-            if self._end is not None and not gap and abs(start - self._end) <= JUMP_S * STT_RATE:
+            if self._end is not None and abs(start - self._end) <= JUMP_S * STT_RATE:
                 # callback times jitter by tens of ms; the device clock does not: keep the blocks contiguous,
                 # so that the delay between reference and echo stays put
                 start = self._end
@@ -142,57 +132,6 @@ class ErleMeter:
         return bool(self._frames)
 
 
-class DelayTracker:
-    """Where the echo really lies behind the reference, from the signals themselves: the raw mic
-    against the reference read at the frame's own capture time, cross-correlated (FFT) over the
-    last TRACK_WINDOW_S every TRACK_EVERY_S of far-end speech. `lead_s` is what to read ahead."""
-
-    def __init__(self) -> None:
-        keep = int((TRACK_WINDOW_S + TRACK_MAX_LAG_S) * STT_RATE)
-        self._mic = np.zeros(keep, np.float32)
-        self._ref = np.zeros(keep, np.float32)
-        self._since = 0.0
-        self.far_s = 0.0
-        self.lead_s = LEAD_S
-        self.lag_s: float | None = None  # the last measured echo delay behind the unshifted reference
-        self.moves = 0
-
-    def add(self, mic: np.ndarray, ref: np.ndarray) -> None:
-        n = len(mic)
-        self._mic = np.concatenate([self._mic[n:], mic])
-        self._ref = np.concatenate([self._ref[n:], ref])
-        if dbfs(ref) < FAR_ACTIVE_DBFS:
-            return
-        self.far_s += n / STT_RATE
-        self._since += n / STT_RATE
-        if self._since >= (TRACK_EVERY_S if self.locked else TRACK_FIRST_S):
-            self._since = 0.0
-            self._measure()
-
-    def _measure(self) -> None:
-        span = int(TRACK_MAX_LAG_S * STT_RATE)
-        mic, ref = self._mic[-int(TRACK_WINDOW_S * STT_RATE):], self._ref
-        size = 1 << (len(mic) + len(ref)).bit_length()
-        corr = np.fft.irfft(np.fft.rfft(mic, size) * np.conj(np.fft.rfft(ref, size)), size)
-        # mic[i] is the time of ref[i + base]; its echo of ref[j] has corr[i - j] = corr[lag - base] peak
-        base = len(ref) - len(mic)
-        lags = np.arange(-span, span)
-        values = corr[(lags - base) % size]
-        best = int(np.argmax(np.abs(values)))
-        energy = float(np.sqrt(np.sum(mic.astype(np.float64) ** 2) * np.sum(ref.astype(np.float64) ** 2)))
-        if energy <= 0 or abs(values[best]) / energy < TRACK_MIN_PEAK:
-            return
-        self.lag_s = float(lags[best]) / STT_RATE
-        lead = TARGET_LAG_S - self.lag_s
-        if self.moves == 0 or abs(lead - self.lead_s) > TRACK_MOVE_S:
-            self.lead_s, self.moves = lead, self.moves + 1
-            log.debug("echo delay %.0f ms: the reference is now read %.0f ms ahead", self.lag_s * 1000, lead * 1000)
-
-    @property
-    def locked(self) -> bool:
-        return self.lag_s is not None
-
-
 class EchoCanceller:
     """WebRTC's AEC3 (pywebrtc-audio) over 16 kHz float32 mic frames; optionally WebRTC's noise
     suppression after it. Chosen over speexdsp on measurements (docs/BENCHMARKS.md): 25-35 dB of
@@ -209,8 +148,7 @@ class EchoCanceller:
         self.noise_suppression = noise_suppression
         self.min_erle_db = min_erle_db
         self.reference = Reference()
-        self.tracker = DelayTracker()
-        self.meter = ErleMeter()  # counts from the first delay measurement on
+        self.meter = ErleMeter()
         self.cpu_s = 0.0  # CPU in the canceller, for the cost per 10 ms frame
         self.blocks = 0
 
@@ -219,28 +157,23 @@ class EchoCanceller:
         if captured_at is None:  # a source with no clock (a file): nothing played can be in it
             far = np.zeros(len(frame), np.float32)
         else:
-            moves = self.tracker.moves
-            self.tracker.add(frame, self.reference.read(captured_at, len(frame)))
-            if self.tracker.moves != moves:  # a new alignment: AEC3 starts afresh (faster than re-adapting)
-                self._processor.reset()
-            far = self.reference.read(captured_at - self.tracker.lead_s, len(frame))
+            far = self.reference.read(captured_at - LEAD_S, len(frame))
         started = time.thread_time()  # CPU of this thread (AEC3 runs on it): other threads' load does not count
         out = self._processor.process(np.ascontiguousarray(frame, np.float32), far)
         self.cpu_s += time.thread_time() - started
         self.blocks += len(frame) // (STT_RATE // 100)
-        if self.tracker.locked:
-            self.meter.add(frame, out, far)
+        self.meter.add(frame, out, far)
         return out
 
     @property
     def converged(self) -> bool:
-        """The echo is measured to be cancelled (ERLE at least min_erle_db over the last second of
-        our voice; until then barge-in is half_duplex's), or so much of our voice went by without
-        its echo being found that there is none (a headset)."""
-        if not self.tracker.locked:
-            return self.tracker.far_s >= DECIDE_S
+        """The echo is measured to be cancelled: ERLE at least min_erle_db over the last second of
+        our voice (until then barge-in is half_duplex's); or the mic does not hear our voice at all
+        (a headset: nothing to cancel)."""
         recent = self.meter.recent_db(SETTLE_S)
-        return recent is not None and recent >= self.min_erle_db
+        if recent is None:
+            return self.meter.far_s >= DECIDE_S and not self.meter.echo_heard
+        return recent >= self.min_erle_db
 
     @property
     def cpu_us_per_10ms(self) -> float:
@@ -248,8 +181,6 @@ class EchoCanceller:
 
     def verdict(self, min_erle_db: float) -> bool | None:
         """None until DECIDE_S of far-end speech; then whether the canceller does its job here."""
-        if not self.tracker.locked:  # no echo found in DECIDE_S of our voice: nothing to fail at
-            return True if self.tracker.far_s >= DECIDE_S else None
         if self.meter.far_s < DECIDE_S:
             return None
         erle = self.meter.recent_db(DECIDE_S / 2)  # the second half: AEC3 (re)converges in the first

@@ -8,7 +8,6 @@ import sys
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 
 from Config import load_config
 from Orchestrator import echo, voice_loop
@@ -40,11 +39,11 @@ def test_reference_keeps_jittery_blocks_contiguous_and_reads_them_back_by_time()
     assert not before[:160].any() and np.array_equal(before[160:], played[:320])
 
 
-def test_reference_reanchors_after_an_underflow_and_resamples_a_44100_hz_device():
+def test_reference_reanchors_after_a_gap_and_resamples_a_44100_hz_device():
     ref = Reference()
     for i in range(3):  # 0.3 s played at 44.1 kHz
         ref.write(np.ones(4410, np.float32), 44100, 50.0 + i * 0.1)
-    ref.write(np.ones(4410, np.float32), 44100, 50.4, gap=True)  # the device played 0.1 s of silence first
+    ref.write(np.ones(4410, np.float32), 44100, 50.4)  # 0.1 s later than contiguous: the stream restarted
     assert ref.anchors == 2
     assert ref.read(50.1, 1600).mean() > 0.9  # at 16 kHz, where it was played
     assert abs(ref.read(50.32, 960)).max() < 0.05  # the gap stays silent
@@ -183,21 +182,3 @@ async def test_a_poor_measured_erle_falls_back_to_half_duplex_with_one_line(monk
     assert [r.levelname for r in caplog.records if "half_duplex instead of aec" in r.getMessage()] == ["WARNING"]
     assert not loop._hear_while_busy(frame)  # a normal voice no longer interrupts
     loop.turn_task.cancel()
-
-
-@pytest.mark.parametrize("late_ms", [-120, 0, 90, 400])
-def test_the_delay_tracker_finds_where_the_echo_really_is(late_ms):
-    """The device clocks may say anything: the echo found `late_ms` behind the reference (even
-    before it) is read TARGET_LAG_S ahead, where AEC3 cancels best."""
-    canceller = EchoCanceller()
-    played = speechlike(8.0, seed=4)
-    t0 = 200.0
-    for start in range(0, len(played), 640):
-        canceller.reference.write(played[start:start + 640], RATE, t0 + start / RATE)
-    shift = int(late_ms * RATE / 1000)
-    heard = np.roll(played, shift) * 0.4  # the echo `late_ms` after the timeline says it played
-    out = np.concatenate([canceller.clean(heard[i:i + 480], t0 + i / RATE) for i in range(0, len(heard) - 479, 480)])
-    assert canceller.tracker.lag_s is not None and abs(canceller.tracker.lag_s * 1000 - late_ms) < 2
-    assert abs(canceller.tracker.lead_s - (echo.TARGET_LAG_S - late_ms / 1000)) < 0.002
-    tail = slice(6 * RATE, 8 * RATE - 480)
-    assert 10 * np.log10(np.sum(heard[tail] ** 2) / np.sum(out[tail] ** 2)) > 10.0
