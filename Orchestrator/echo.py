@@ -147,6 +147,8 @@ class EchoCanceller:
         self._processor = AudioProcessor(STT_RATE, echo_cancellation=True, noise_suppression=noise_suppression)
         self.noise_suppression = noise_suppression
         self.min_erle_db = min_erle_db
+        self.decided: bool | None = None  # the verdict on this device, once DECIDE_S of our voice was heard
+        self.decided_erle_db: float | None = None
         self.reference = Reference()
         self.meter = ErleMeter()
         self.cpu_s = 0.0  # CPU in the canceller, for the cost per 10 ms frame
@@ -181,10 +183,14 @@ class EchoCanceller:
 
     def verdict(self, min_erle_db: float) -> bool | None:
         """None until DECIDE_S of far-end speech; then whether the canceller does its job here."""
+        if self.decided is not None:  # once: later windows hold double talk (the user interrupting)
+            return self.decided
         if self.meter.far_s < DECIDE_S:
             return None
-        erle = self.meter.recent_db(DECIDE_S / 2)  # the second half: AEC3 (re)converges in the first
-        return erle is None or erle >= min_erle_db  # no echo heard at all: nothing to fail at
+        erle = self.meter.recent_db(DECIDE_S / 2)  # the second half: AEC3 converges in the first
+        self.decided_erle_db = erle
+        self.decided = erle is None or erle >= min_erle_db  # no echo heard at all: nothing to fail at
+        return self.decided
 
 
 def self_test(seconds: float = 2.0) -> float:

@@ -171,7 +171,8 @@ class VoiceLoop:
         verdict = self.echo.verdict(self.config.audio.aec_min_erle_db)
         if verdict is False:
             log.warning("barge-in: half_duplex instead of aec: echo reduced by only %.1f dB on this device "
-                        "(needs %.0f dB)", self.echo.meter.erle_db or 0.0, self.config.audio.aec_min_erle_db)
+                        "(needs %.0f dB)", getattr(self.echo, "decided_erle_db", None) or 0.0,
+                        self.config.audio.aec_min_erle_db)
             self.echo, self.barge_mode = None, "half_duplex"
             return frame
         if verdict and self.echo.meter.far_s >= self._echo_report_at:
