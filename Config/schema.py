@@ -23,9 +23,12 @@ class AudioConfig(Section):
     reconnect_initial_s: float = Field(0.5, gt=0.0, le=60.0)
     reconnect_max_s: float = Field(5.0, gt=0.0, le=600.0)
     dead_input_s: float = Field(3.0, ge=0.0, le=600.0)
-    barge_in: Literal["half_duplex", "headset", "off"] = "half_duplex"
+    # auto: aec when the echo canceller is installed and passes its self-test, else half_duplex
+    barge_in: Literal["auto", "aec", "half_duplex", "headset", "off"] = "half_duplex"
     barge_in_min_ms: int = Field(250, ge=30, le=3000)
     barge_in_loud_dbfs: float = Field(-12.0, ge=-60.0, le=0.0)
+    aec_min_erle_db: float = Field(10.0, ge=0.0, le=60.0)
+    aec_noise_suppression: bool = False
 
 
 class WakeWordConfig(Section):

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from Core.audio import STT_RATE, Audio, resample
 from Core.errors import LuxaError
 from Core.text import heard_text
 
+if TYPE_CHECKING:
+    from Orchestrator.echo import Reference
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # how long close() waits for PortAudio to let go of a stream; a frozen audio server may never answer
@@ -29,6 +32,7 @@ CLOSE_WAIT_S = 1.0
 # audio.playback_latency_s is chosen by this: the smallest buffer that does not underrun under load
 UNDERRUNS = metrics.counter("luxa_speaker_underruns_total",
                             "output blocks the audio device asked for before LUXA could fill them, while a reply played")
+MIC_JUMP_S = 0.06  # a mic block this far off the running sample clock: re-anchor its capture times
 
 
 class NoAudioDevice(LuxaError):
@@ -88,9 +92,11 @@ class Microphone:
         self.lost_count = 0
         self.silent = False  # only digital silence, even after a reopen: muted, or a null source
         self._reopened_for_silence = False
-        self._queue: asyncio.Queue[np.ndarray] = asyncio.Queue(maxsize=500)
+        self._queue: asyncio.Queue[tuple[np.ndarray, float]] = asyncio.Queue(maxsize=500)
         self._stream = None
         self._error: str | None = None
+        # time.monotonic() at which the first sample of the frame last yielded was captured (echo cancellation)
+        self.frame_time: float | None = None
 
     def _open(self, loop: asyncio.AbstractEventLoop) -> int:
         sd = _sd()
@@ -105,8 +111,9 @@ class Microphone:
 
         def callback(indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
             block = indata[:, 0].copy()
+            captured = time.monotonic() - _input_lag(time_info, frames / rate)
             try:
-                loop.call_soon_threadsafe(self._put, block)
+                loop.call_soon_threadsafe(self._put, (block, captured))
             except RuntimeError:  # loop closed during shutdown
                 pass
 
@@ -131,7 +138,7 @@ class Microphone:
             log.info("the microphone hears sound again")
         self.silent = self._reopened_for_silence = False
 
-    def _put(self, block: np.ndarray) -> None:
+    def _put(self, block: tuple[np.ndarray, float]) -> None:
         if self._queue.full():  # the loop fell behind: drop the oldest audio, never block
             self._queue.get_nowait()
         self._queue.put_nowait(block)
@@ -145,6 +152,7 @@ class Microphone:
         loop = asyncio.get_running_loop()
         backoff = self.initial_backoff_s
         pending = np.zeros(0, np.float32)
+        pending_t = 0.0  # capture time of pending[0]
         while not stop.is_set():
             self.on_attempt()
             try:
@@ -161,7 +169,7 @@ class Microphone:
             try:
                 while not stop.is_set():
                     try:
-                        block = await asyncio.wait_for(self._queue.get(), self.stall_s)
+                        block, captured = await asyncio.wait_for(self._queue.get(), self.stall_s)
                     except TimeoutError:
                         # PortAudio often reports a vanished device only by going quiet
                         raise ConnectionError(f"no audio from the microphone for {self.stall_s:g} s") from None
@@ -173,9 +181,13 @@ class Microphone:
                     if self.dead_after_s and zeros >= self.dead_after_s and not self.silent:
                         self._only_silence()
                     block = resample(block, rate, STT_RATE) if rate != STT_RATE else block
+                    if not len(pending) or abs(captured - (pending_t + len(pending) / STT_RATE)) > MIC_JUMP_S:
+                        pending_t = captured - len(pending) / STT_RATE  # else contiguous: callbacks jitter, the ADC does not
                     pending = np.concatenate([pending, block])
                     while len(pending) >= self.frame_len:
                         frame, pending = pending[: self.frame_len], pending[self.frame_len:]
+                        self.frame_time = pending_t
+                        pending_t += self.frame_len / STT_RATE
                         yield frame
             except ConnectionError as err:
                 self.lost_count += 1
@@ -264,6 +276,7 @@ class Speaker:
         self._recovery: asyncio.Future | None = None
         self._closed = asyncio.Event()
         self.gain = 1.0  # the output volume commands set ("louder"), applied to what is queued next
+        self.echo_reference: Reference | None = None  # told every block played, for echo cancellation
 
     def open(self) -> None:
         """Open and start the device. Blocking; the reopens after a loss run it off the loop."""
@@ -321,6 +334,10 @@ class Speaker:
             if not self._queue:
                 self._idle.set()
         out[filled:] = 0.0
+        reference = self.echo_reference
+        if reference is not None:  # silence too: the reference must stay one continuous timeline
+            lead = _output_lead(time_info, self.latency_s)
+            reference.write(out.copy(), self.rate, time.monotonic() + lead)
 
     # --- the Sink interface (Orchestrator.turn) ---
     def begin(self) -> None:
@@ -425,6 +442,18 @@ class Speaker:
             self._queue.clear()
             self._idle.set()
         log.warning("speaker: gave up on the last %.1f s of the reply (no working output stream)", left_s)
+
+
+def _output_lead(time_info: Any, fallback_s: float) -> float:
+    """How long until this callback's block reaches the speaker, as PortAudio says (if it says)."""
+    lead = getattr(time_info, "outputBufferDacTime", 0.0) - getattr(time_info, "currentTime", 0.0)
+    return lead if 0.0 < lead < 2.0 else fallback_s
+
+
+def _input_lag(time_info: Any, block_s: float) -> float:
+    """How long ago this callback's block began at the microphone, as PortAudio says (if it says)."""
+    lag = getattr(time_info, "currentTime", 0.0) - getattr(time_info, "inputBufferAdcTime", 0.0)
+    return lag if 0.0 < lag < 2.0 else block_s
 
 
 def _daemon_call(fn: Callable[..., T], name: str, *args: Any) -> concurrent.futures.Future[T]:

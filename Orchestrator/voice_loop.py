@@ -29,6 +29,7 @@ from STT.vad import Endpointer, EndpointEvent, SpeechDetector
 if TYPE_CHECKING:
     from Orchestrator.assistant import Assistant
     from Orchestrator.audio_io import FileMicrophone, Microphone
+    from Orchestrator.echo import EchoCanceller
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ STATE = metrics.gauge("luxa_state", "1 for the assistant's current state", ("sta
 RESULTS_KEPT = 20
 ANNOUNCE_POLL_S = 0.1  # how often a pending announcement looks for a gap between turns
 CHIME_S = 0.15  # each of the two beeps before a timer's announcement
+ECHO_REPORT_S = 20.0  # aec: the measured ERLE is logged every this much of our own voice
 BARGE_INS = metrics.counter("luxa_barge_in_total", "replies interrupted by the user")
 
 
@@ -66,7 +68,7 @@ class Tentative:
 class VoiceLoop:
     def __init__(self, assistant: Assistant, mic: Microphone | FileMicrophone, speaker: Playback,
                  show: Callable[[str], None] = print, on_state: Callable[[State], None] | None = None,
-                 on_frame: Callable[[], None] | None = None) -> None:
+                 on_frame: Callable[[], None] | None = None, echo: EchoCanceller | None = None) -> None:
         self.assistant = assistant
         self.config = assistant.config
         self.mic = mic
@@ -89,6 +91,10 @@ class VoiceLoop:
         self._discarded: asyncio.Task | None = None  # a thrown-away reply, until it has put the history back
         self.speech_end: float | None = None
         self._barge_ms = 0.0
+        # echo cancellation on every mic frame (barge-in mode aec); None: the frames as heard
+        self.echo = echo
+        self.barge_mode = barge_mode(self.config.audio.barge_in, echo)
+        self._echo_report_at = 0.0  # seconds of our own voice heard at which the next ERLE line is logged
         # frames heard while busy, replayed into the endpointer on barge-in so the first
         # syllables of the interruption are part of the next utterance
         keep = (self.config.vad.pre_roll_ms + self.config.audio.barge_in_min_ms) // self.config.audio.frame_ms + 1
@@ -119,6 +125,8 @@ class VoiceLoop:
         try:
             async for frame in self.mic.frames(stop):
                 self.on_frame()
+                if self.echo is not None:
+                    frame = self._cancel_echo(frame)
                 if self._busy():
                     if not self._hear_while_busy(frame):
                         continue
@@ -151,13 +159,15 @@ class VoiceLoop:
 
     def _hear_while_busy(self, frame: np.ndarray) -> bool:
         """Barge-in policy while a turn runs. True: feed the frame to the endpointer."""
-        mode = self.config.audio.barge_in
+        mode = self.barge_mode
         if mode == "off":
             return False
         self._recent.append(frame)
         speaking = self.speaker.speaking
-        if mode == "half_duplex" and speaking and dbfs(frame) < self.config.audio.barge_in_loud_dbfs:
-            self._barge_ms = 0.0  # without echo cancellation the mic hears our own voice: ignore it
+        # without echo cancellation (or before it has converged) the mic hears our own voice: only loud speech counts
+        gate = mode == "half_duplex" or (mode == "aec" and self.echo is not None and not self.echo.converged)
+        if gate and speaking and dbfs(frame) < self.config.audio.barge_in_loud_dbfs:
+            self._barge_ms = 0.0
             return False
         if self.barge_detector.is_speech(frame):
             self._barge_ms += self.config.audio.frame_ms
@@ -165,13 +175,31 @@ class VoiceLoop:
             self._barge_ms = 0.0
         if self._barge_ms >= self.config.audio.barge_in_min_ms:
             self._barge_in()
-            if mode == "half_duplex":
+            if mode in ("half_duplex", "aec"):  # the endpointer did not hear these frames: replay them
                 self.endpointer.reset()
                 for earlier in list(self._recent)[:-1]:
                     for event in self.endpointer.process(earlier):
                         self._on_event(event)
             return True
         return mode == "headset" or not speaking
+
+    def _cancel_echo(self, frame: np.ndarray) -> np.ndarray:
+        """The frame without our own voice; once the measured ERLE says the canceller cannot do its
+        job on this device, half_duplex instead (one log line) and the raw frames from then on."""
+        assert self.echo is not None
+        clean = self.echo.clean(frame, getattr(self.mic, "frame_time", None))
+        verdict = self.echo.verdict(self.config.audio.aec_min_erle_db)
+        if verdict is False:
+            log.warning("barge-in: half_duplex instead of aec: echo reduced by only %.1f dB on this device "
+                        "(needs %.0f dB)", getattr(self.echo, "decided_erle_db", None) or 0.0,
+                        self.config.audio.aec_min_erle_db)
+            self.echo, self.barge_mode = None, "half_duplex"
+            return frame
+        if verdict and self.echo.meter.far_s >= self._echo_report_at:
+            self._echo_report_at = self.echo.meter.far_s + ECHO_REPORT_S
+            log.info("echo cancellation: ERLE %.1f dB over %.0f s of our own voice, %.0f us per 10 ms frame",
+                     self.echo.meter.erle_db or 0.0, self.echo.meter.far_s, self.echo.cpu_us_per_10ms)
+        return clean
 
     def _barge_in(self) -> None:
         log.info("barge-in: the user spoke over the reply")
@@ -346,6 +374,13 @@ class VoiceLoop:
             raise
         finally:
             self._set_state(State.LISTENING)
+
+
+def barge_mode(configured: str, echo: EchoCanceller | None) -> str:
+    """The barge-in mode in force: auto and aec are aec with a working canceller, else half_duplex."""
+    if configured in ("auto", "aec"):
+        return "aec" if echo is not None else "half_duplex"
+    return configured
 
 
 def chime(hz: float, rate: int = 16000) -> Audio:

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -124,6 +125,50 @@ class VirtualAudio:
         self.pactl("load-module", "module-null-sink", "sink_name=vmic_feed", "rate=16000", "channels=1")
         self.pactl("load-module", "module-loopback", "source=silence", "sink=vmic_feed", "latency_msec=200")
         self.start_noise_floor()
+
+
+class EchoPath:
+    """The room between speaker and microphone, inside PulseAudio so that it is one steady linear
+    path: a loopback from the speaker's monitor (latency_msec=1, rate adjustment off: both null
+    sinks run on one clock) into a sink that convolves with a room response (a direct path
+    `delay_ms` later, `gain_db` quieter, then sox's reverb tail) and plays into the mic, mixed with
+    whatever else is played there. The loopback and the convolution add about 25 ms of their own."""
+
+    def __init__(self, audio: VirtualAudio, delay_ms: float = 40.0, gain_db: float = -6.0,
+                 reverberance: int = 50) -> None:
+        self.audio = audio
+        self.response = room_response(delay_ms, reverberance) * np.float32(10 ** (gain_db / 20))
+        self._file = tempfile.NamedTemporaryFile(suffix=".wav", delete=False)
+        soundfile.write(self._file.name, self.response, 16000, subtype="FLOAT")
+        self.modules = [
+            audio.pactl("load-module", "module-virtual-surround-sink", "sink_name=vroom", "master=vmic_feed",
+                        f"hrir={self._file.name}").strip(),
+            audio.pactl("load-module", "module-loopback", "source=vspeaker.monitor", "sink=vroom",
+                        "latency_msec=1", "adjust_time=0").strip(),
+        ]
+
+    def close(self) -> None:
+        for module in reversed(self.modules):
+            try:
+                self.audio.pactl("unload-module", module)
+            except subprocess.SubprocessError:  # the server is already gone
+                pass
+        Path(self._file.name).unlink(missing_ok=True)
+
+
+def room_response(delay_ms: float, reverberance: int = 50, rate: int = 16000) -> np.ndarray:
+    """Impulse response: a direct path after `delay_ms`, then sox's reverb tail (about 0.3 s)."""
+    impulse = np.zeros(rate // 2, np.float32)
+    impulse[0] = 0.5
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "impulse.wav", Path(tmp) / "rir.wav"
+        soundfile.write(str(src), impulse, rate)
+        subprocess.run(["sox", str(src), str(out), "reverb", str(reverberance), "50", "60"], check=True,
+                       capture_output=True, timeout=30)
+        tail, _ = soundfile.read(str(out), dtype="float32")
+    tail = tail / 0.5
+    response = np.concatenate([np.zeros(int(delay_ms * rate / 1000), np.float32), tail])
+    return np.trim_zeros(response, "b").astype(np.float32)
 
 
 class Recording:
@@ -327,3 +372,7 @@ def _alive(pid: int) -> bool:
 
 def have_pulseaudio() -> bool:
     return all(shutil.which(tool) for tool in ("pulseaudio", "pactl", "paplay", "parecord"))
+
+
+def have_sox() -> bool:
+    return shutil.which("sox") is not None

@@ -23,6 +23,8 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # --- Debian packages -------------------------------------------------------------------------
 debs=(libportaudio2 espeak-ng)
 [ "$want_test" = 1 ] && debs+=(pulseaudio pulseaudio-utils libasound2-plugins sox)
+# speexdsp: the echo canceller `bench echo` measures against WebRTC's AEC3 (the one LUXA uses)
+[ "$want_test" = 1 ] && debs+=(libspeexdsp1)
 # systemd-analyze checks the generated unit; prometheus brings promtool and the server the monitoring tests scrape with
 [ "$want_test" = 1 ] && debs+=(systemd prometheus)
 # ip brings loopback up in the network namespace of the offline test (unshare -n)
@@ -54,15 +56,17 @@ fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 
 # --- Python packages: reinstalled only when their lists change --------------------------------
-extras=dev
-[ "$want_clone" = 1 ] && extras=dev,clone
+# echo: WebRTC's echo canceller (a 0.4 MB wheel), for the default barge-in mode on speakers
+extras=dev,echo
+[ "$want_clone" = 1 ] && extras=dev,echo,clone
+[ "$want_test" = 1 ] && extras=dev,echo,echo-compare,clone
 stamp_for() {
   printf '%s' "$(cat pyproject.toml scripts/requirements-models.txt scripts/requirements-clone-nodeps.txt; echo "$1")" \
     | sha256sum | cut -c1-16
 }
 stamp=".venv/.luxa-setup-$(stamp_for "$extras")"
-# an install with the clone extra also satisfies a plain one: `make run` after `make test` reinstalls nothing
-if [ ! -f "$stamp" ] && [ ! -f ".venv/.luxa-setup-$(stamp_for dev,clone)" ]; then
+# an install for the tests also satisfies a plain one: `make run` after `make test` reinstalls nothing
+if [ ! -f "$stamp" ] && [ ! -f ".venv/.luxa-setup-$(stamp_for dev,echo,echo-compare,clone)" ]; then
   say "installing Python packages (the first time compiles llama-cpp-python: about 10 minutes on 2 cores)"
   "${pip[@]}" install --upgrade pip wheel setuptools
   "${pip[@]}" install -e ".[$extras]"

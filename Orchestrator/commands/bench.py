@@ -1,4 +1,4 @@
-"""`bench {turn,turn-end,stt,llm,tts,resources,playback,satellites,...,all}`: the benchmarks in scripts/, behind one command.
+"""`bench {turn,turn-end,stt,llm,tts,resources,playback,echo,satellites,...,all}`: the benchmarks in scripts/, behind one command.
 
 Each benchmark is a script with main(argv) -> int and --json (runnable on its own); this command
 passes it the caller's --config/--set, runs it in this process, and gathers what each wrote into
@@ -27,20 +27,22 @@ SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
 BENCHES = {"turn": "bench_turn", "turn-end": "bench_turn_end", "stt": "bench_stt", "llm": "bench_llm", "tts": "bench_tts",
            "resources": "bench_resources", "session": "bench_session",
            "answers": "bench_answers", "commands": "bench_commands", "playback": "bench_playback",
-           "satellites": "bench_satellites"}
+           "satellites": "bench_satellites", "echo": "bench_echo"}
 # `all` leaves these out: a 200-turn session takes about 20 minutes on 2 cores; satellites installs
-# wyoming-satellite in a venv of its own and asks every clip 4 times per repetition (about 10 minutes)
-NOT_IN_ALL = {"session", "satellites"}
+# wyoming-satellite in a venv of its own and asks every clip 4 times per repetition (about 10 minutes);
+# echo (20 replies, 40 interruptions through virtual audio) about 30
+NOT_IN_ALL = {"session", "satellites", "echo"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=[*BENCHES, "all"],
-                        help="which benchmark; all = every one but session (20 min) and satellites (10 min), one JSON")
+                        help="which benchmark; all = every one but session (20 min), satellites (10 min) and echo "
+                             "(30 min), one JSON")
     parser.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
     parser.add_argument("--quick", action="store_true",
                         help="smaller runs (turn: commands + 2 FLEURS clips; turn-end: English commands and "
                              "2 FLEURS clips; tts: 1 run per cell; resources: 10 s idle; session: 100 turns; "
-                             "commands: accuracy only; satellites: 1 repetition)")
+                             "commands: accuracy only; satellites: 1 repetition; echo: 4 replies, 3 interruptions per level)")
     parser.add_argument("--clips", type=int, default=None, metavar="N", help="turn, satellites: only the first N clips")
     parser.add_argument("--plot", metavar="PNG", default=None,
                         help="turn: where to draw the latency plot (default docs/turn_latency.png)")
@@ -54,7 +56,7 @@ def script_argv(name: str, args: argparse.Namespace, config_path: str | None, ov
         argv += ["--config", config_path]
     for override in overrides:
         argv += ["--set", override]
-    if quick and name in ("turn", "turn-end", "resources", "commands", "satellites"):
+    if quick and name in ("turn", "turn-end", "resources", "commands", "satellites", "echo"):
         argv.append("--quick")
     if quick and name == "tts":
         argv += ["--runs", "1"]

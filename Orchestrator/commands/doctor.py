@@ -29,6 +29,9 @@ class Check:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="skip loading the models")
+    parser.add_argument("--echo-test", action="store_true",
+                        help="play a sweep on the speaker, record the mic: the echo path's delay and what "
+                             "the echo canceller removes of it (about 5 s, audible)")
 
 
 async def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -42,6 +45,7 @@ async def run(args: argparse.Namespace, ctx: Context) -> int:
     checks.append(Check("gpu", "ok" if g.on_gpu else "warn",
                         f"cuda:0 = card {g.index} {g.name} ({g.free_mb} MiB free)" if g.on_gpu else f"CPU only: {g.reason}"))
     checks += _audio_checks(cfg)
+    checks += _echo_checks(cfg, args.echo_test)
     if not args.quick and all(c.status != "FAIL" for c in checks if c.name.startswith("model")):
         checks += await _backend_checks(ctx)
     _print(checks)
@@ -64,6 +68,49 @@ def _audio_checks(cfg: LuxaConfig) -> list[Check]:
         except LuxaError as err:  # not blocking: --text and the API work without audio devices
             rows.append(Check(f"audio {kind}", "warn", str(err)))
     return rows
+
+
+def _echo_checks(cfg: LuxaConfig, self_test: bool) -> list[Check]:
+    """The barge-in mode this config gets, and with --echo-test the echo path itself."""
+    from Orchestrator.echo import EchoCanceller, EchoUnavailable
+    from Orchestrator.echo import self_test as aec_self_test
+
+    a = cfg.audio
+    rows = []
+    if a.barge_in not in ("auto", "aec"):
+        rows.append(Check("barge-in", "ok", f"{a.barge_in} (configured; no echo cancellation)"))
+    else:
+        try:
+            EchoCanceller(a.aec_noise_suppression)
+            erle = aec_self_test()
+            good = erle >= a.aec_min_erle_db
+            rows.append(Check("barge-in", "ok" if good else "warn",
+                              f"aec: WebRTC AEC3 self-test {erle:.1f} dB (needs {a.aec_min_erle_db:g})" if good else
+                              f"half_duplex: the echo canceller's self-test reached only {erle:.1f} dB"))
+        except EchoUnavailable as err:
+            rows.append(Check("barge-in", "warn", f"half_duplex (loud speech only interrupts): {err}"))
+    if self_test:
+        rows.append(_echo_path_check(cfg))
+    return rows
+
+
+def _echo_path_check(cfg: LuxaConfig) -> Check:
+    from Orchestrator.audio_io import find_device
+    from Orchestrator.echo import measure_echo_path
+
+    try:
+        report = measure_echo_path(find_device(cfg.audio.input_device, "input"),
+                                   find_device(cfg.audio.output_device, "output"))
+    except Exception as err:  # no device, no library: say so, the rest of doctor goes on
+        return Check("echo path", "warn", f"self-test failed: {type(err).__name__}: {err}")
+    if report.delay_ms is None:
+        return Check("echo path", "ok", f"the mic does not hear the speaker (mic at {report.echo_dbfs:.0f} dBFS "
+                                        "during the sweep): a headset, or the speaker is muted")
+    erle = report.erle_db or 0.0
+    good = erle >= cfg.audio.aec_min_erle_db
+    return Check("echo path", "ok" if good else "warn",
+                 f"delay {report.delay_ms:.0f} ms, echo at {report.echo_dbfs:.0f} dBFS, "
+                 f"cancelled by {erle:.1f} dB" + ("" if good else f" (aec needs {cfg.audio.aec_min_erle_db:g})"))
 
 
 async def _backend_checks(ctx: Context) -> list[Check]:

@@ -62,11 +62,16 @@ async def run(args: argparse.Namespace, ctx: Context) -> int:
             state["state"] = "reading"
             notifier.status("reading typed questions")
             return await _text_loop(assistant, speaker, stop)
+        from Orchestrator.echo import make_canceller
         from Orchestrator.voice_loop import VoiceLoop
 
+        a = cfg.audio
+        echo = make_canceller(a.barge_in, a.aec_noise_suppression, a.aec_min_erle_db)
+        if echo is not None:
+            output.echo_reference = echo.reference  # the reference: every block the speaker plays
         mic = Microphone(input_device, cfg.audio.frame_ms, cfg.audio.reconnect_initial_s, cfg.audio.reconnect_max_s,
                          cfg.audio.dead_input_s, on_attempt=heartbeat.beat)
-        loop = VoiceLoop(assistant, mic, output, show=_show, on_state=on_state, on_frame=heartbeat.beat)
+        loop = VoiceLoop(assistant, mic, output, show=_show, on_state=on_state, on_frame=heartbeat.beat, echo=echo)
         heartbeat.beat()
         notifier.require_progress(heartbeat)  # a loop that runs but no longer hears gets restarted
         _show("LUXA is listening (Ctrl-C to stop)")

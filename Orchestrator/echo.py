@@ -1,0 +1,268 @@
+"""Acoustic echo cancellation: WebRTC's AEC3 (pywebrtc-audio) on the microphone frames, with what
+the speaker played as the reference, so the user can interrupt a reply at a normal voice.
+
+Alignment: the speaker's callback writes every block it plays (silence included) into `Reference`
+at the time it reaches the speaker (the callback's time plus the output latency PortAudio reports);
+each mic frame is paired with the reference at the time it was captured. What remains (the
+acoustic path, errors in the reported latencies) is a delay of some tens of ms that AEC3's own
+delay estimator finds; the read is shifted by `LEAD_S` so that a latency reported too short still
+leaves the reference ahead of its echo (AEC3 cannot cancel an echo that comes before its reference).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from Core.audio import STT_RATE, dbfs
+from Core.errors import LuxaError
+
+log = logging.getLogger(__name__)
+INSTALL_HINT = "install it with `pip install -e '.[echo]'` (pywebrtc-audio) or run scripts/setup.sh"
+RING_S = 4.0  # reference kept: far more than output latency + acoustic delay
+JUMP_S = 0.06  # a block this far from where the last one ended: the stream restarted (a flush), re-anchor
+# the reference is read this much before the frame's capture time (see above); AEC3 cancels an echo
+# 0-500 ms after its reference (measured), nothing that comes before it
+LEAD_S = 0.04
+FAR_ACTIVE_DBFS = -45.0  # reference frames louder than this count for the ERLE
+SETTLE_S = 1.0  # far-end speech AEC3 needs before its ERLE means anything
+DECIDE_S = 10.0  # far-end speech after which the measured ERLE decides whether aec keeps the mic
+
+
+class EchoUnavailable(LuxaError):
+    pass
+
+
+class Reference:
+    """What the speaker played, at 16 kHz on the monotonic clock. Written by the speaker's PortAudio
+    thread, read by the loop: a lock, and nothing slow under it."""
+
+    def __init__(self, seconds: float = RING_S) -> None:
+        self._ring = np.zeros(int(seconds * STT_RATE), np.float32)
+        self._end: int | None = None  # absolute index (monotonic s * 16000) after the last sample written
+        self._lock = threading.Lock()
+        self._resampler: Any = None
+        self._rate = STT_RATE
+        self.anchors = 0  # how often the timeline was re-anchored (stream starts, underruns)
+
+    def write(self, samples: np.ndarray, rate: int, dac_time: float) -> None:
+        """`samples` (device rate) start reaching the speaker at `dac_time` (time.monotonic())."""
+        if rate != STT_RATE:
+            if self._resampler is None or rate != self._rate:
+                import soxr  # a stream resampler: block by block without clicks at the seams
+
+                self._resampler, self._rate = soxr.ResampleStream(rate, STT_RATE, 1, dtype="float32"), rate
+            samples = self._resampler.resample_chunk(np.asarray(samples, np.float32))
+        n = len(samples)
+        size = len(self._ring)
+        if n == 0:
+            return
+        start = round(dac_time * STT_RATE)
+        with self._lock:
+            if self._end is not None and abs(start - self._end) <= JUMP_S * STT_RATE:
+                # callback times jitter by tens of ms; the device clock does not: keep the blocks contiguous,
+                # so that the delay between reference and echo stays put
+                start = self._end
+            else:
+                self.anchors += 1
+                if self._end is not None and 0 < start - self._end < size:  # a gap: it played nothing then
+                    self._put(self._end, np.zeros(start - self._end, np.float32))
+            self._put(start, samples[-size:] if n > size else samples)
+            self._end = start + min(n, size)
+
+    def _put(self, start: int, samples: np.ndarray) -> None:
+        size = len(self._ring)
+        i = start % size
+        head = min(len(samples), size - i)
+        self._ring[i:i + head] = samples[:head]
+        self._ring[:len(samples) - head] = samples[head:]
+
+    def read(self, t0: float, n: int) -> np.ndarray:
+        """The `n` samples that reached the speaker from `t0` on; zeros where nothing is known."""
+        start = round(t0 * STT_RATE)
+        out = np.zeros(n, np.float32)
+        with self._lock:
+            if self._end is None:
+                return out
+            size = len(self._ring)
+            lo, hi = max(start, self._end - size), min(start + n, self._end)
+            if hi > lo:
+                idx = np.arange(lo, hi) % size
+                out[lo - start:hi - start] = self._ring[idx]
+        return out
+
+
+class ErleMeter:
+    """Echo return loss enhancement while the speaker plays: raw mic energy over cleaned energy.
+
+    Per 30 ms frame with the far end active, after AEC3 has settled; the median over frames, so
+    that a few frames of the user talking over the reply (double talk) do not drag it down.
+    """
+
+    def __init__(self) -> None:
+        self.far_s = 0.0
+        self._frames: list[float] = []
+
+    def add(self, raw: np.ndarray, clean: np.ndarray, far: np.ndarray) -> None:
+        if dbfs(far) < FAR_ACTIVE_DBFS:
+            return
+        self.far_s += len(far) / STT_RATE
+        if self.far_s < SETTLE_S:
+            return
+        if len(self._frames) >= 10_000:  # a daemon answers for days: the last ~5 minutes of our voice
+            del self._frames[:1000]
+        raw_e, clean_e = float(np.mean(raw.astype(np.float64) ** 2)), float(np.mean(clean.astype(np.float64) ** 2))
+        if raw_e > 1e-9:  # echo at all: a mic that does not hear the speaker (a headset) has nothing to cancel
+            self._frames.append(10.0 * np.log10(raw_e / max(clean_e, 1e-12)))
+
+    @property
+    def erle_db(self) -> float | None:
+        return float(np.median(self._frames)) if self._frames else None
+
+    def recent_db(self, seconds: float) -> float | None:
+        """The median over the last `seconds` of far-end frames (None before there are that many)."""
+        n = int(seconds * STT_RATE / 480)
+        return float(np.median(self._frames[-n:])) if len(self._frames) >= n else None
+
+    @property
+    def echo_heard(self) -> bool:
+        return bool(self._frames)
+
+
+class EchoCanceller:
+    """WebRTC's AEC3 (pywebrtc-audio) over 16 kHz float32 mic frames; optionally WebRTC's noise
+    suppression after it. Chosen over speexdsp on measurements (docs/BENCHMARKS.md): 25-35 dB of
+    echo removed against 8-12 dB, converged within the first reply, and its own delay estimator
+    follows the drift between what the device clocks say and what they do; speexdsp's filter does
+    not (in the daemon it removed nothing once the reference drifted by a few ms)."""
+
+    def __init__(self, noise_suppression: bool = False, min_erle_db: float = 10.0) -> None:
+        try:
+            from pywebrtc_audio import AudioProcessor
+        except ImportError:
+            raise EchoUnavailable(f"echo cancellation needs pywebrtc-audio: {INSTALL_HINT}") from None
+        self._processor = AudioProcessor(STT_RATE, echo_cancellation=True, noise_suppression=noise_suppression)
+        self.noise_suppression = noise_suppression
+        self.min_erle_db = min_erle_db
+        self.decided: bool | None = None  # the verdict on this device, once DECIDE_S of our voice was heard
+        self.decided_erle_db: float | None = None
+        self.reference = Reference()
+        self.meter = ErleMeter()
+        self.cpu_s = 0.0  # CPU in the canceller, for the cost per 10 ms frame
+        self.blocks = 0
+
+    def clean(self, frame: np.ndarray, captured_at: float | None) -> np.ndarray:
+        """`frame` without the speaker's echo; `captured_at`: monotonic time of its first sample."""
+        if captured_at is None:  # a source with no clock (a file): nothing played can be in it
+            far = np.zeros(len(frame), np.float32)
+        else:
+            far = self.reference.read(captured_at - LEAD_S, len(frame))
+        started = time.thread_time()  # CPU of this thread (AEC3 runs on it): other threads' load does not count
+        out = self._processor.process(np.ascontiguousarray(frame, np.float32), far)
+        self.cpu_s += time.thread_time() - started
+        self.blocks += len(frame) // (STT_RATE // 100)
+        self.meter.add(frame, out, far)
+        return out
+
+    @property
+    def converged(self) -> bool:
+        """The echo is measured to be cancelled: ERLE at least min_erle_db over the last second of
+        our voice (until then barge-in is half_duplex's); or the mic does not hear our voice at all
+        (a headset: nothing to cancel)."""
+        recent = self.meter.recent_db(SETTLE_S)
+        if recent is None:
+            return self.meter.far_s >= DECIDE_S and not self.meter.echo_heard
+        return recent >= self.min_erle_db
+
+    @property
+    def cpu_us_per_10ms(self) -> float:
+        return 1e6 * self.cpu_s / max(self.blocks, 1)
+
+    def verdict(self, min_erle_db: float) -> bool | None:
+        """None until DECIDE_S of far-end speech; then whether the canceller does its job here."""
+        if self.decided is not None:  # once: later windows hold double talk (the user interrupting)
+            return self.decided
+        if self.meter.far_s < DECIDE_S:
+            return None
+        erle = self.meter.recent_db(DECIDE_S / 2)  # the second half: AEC3 converges in the first
+        self.decided_erle_db = erle
+        self.decided = erle is None or erle >= min_erle_db  # no echo heard at all: nothing to fail at
+        return self.decided
+
+
+def self_test(seconds: float = 2.0) -> float:
+    """ERLE (dB) of the canceller on a synthetic echo (speech-like noise, 60 ms late, reverberant,
+    -6 dB): proves that the library loads and cancels, before it is trusted with the microphone."""
+    rng = np.random.default_rng(7)
+    n = int(seconds * STT_RATE)
+    far = np.convolve(rng.normal(0, 0.1, n), np.ones(8) / 8, mode="same").astype(np.float32)
+    far *= (0.6 + 0.4 * np.sin(2 * np.pi * 3 * np.arange(n) / STT_RATE)).astype(np.float32)  # a syllable rhythm
+    rir = np.zeros(int(0.06 * STT_RATE) + 1600, np.float32)
+    rir[int(0.06 * STT_RATE)] = 0.5
+    rir[-1600:] += rng.normal(0, 0.02, 1600).astype(np.float32) * np.exp(-np.arange(1600) / 400).astype(np.float32)
+    echo = np.convolve(far, rir)[:n].astype(np.float32)
+    from pywebrtc_audio import EchoCanceller as Aec3
+
+    out = Aec3(STT_RATE).process(echo, far)
+    tail = slice(n // 2, n)  # after convergence
+    return float(10 * np.log10(np.sum(echo[tail] ** 2) / max(float(np.sum(out[tail] ** 2)), 1e-12)))
+
+
+def make_canceller(mode: str, noise_suppression: bool, min_erle_db: float) -> EchoCanceller | None:
+    """The canceller for barge-in mode `auto` or `aec`, or None (one log line says why) for
+    half_duplex instead. Other modes need none."""
+    if mode not in ("auto", "aec"):
+        return None
+    try:
+        canceller = EchoCanceller(noise_suppression, min_erle_db)
+        erle = self_test()
+    except EchoUnavailable as err:
+        log.warning("barge-in: half_duplex instead of aec: %s", err)
+        return None
+    if erle < min_erle_db:
+        log.warning("barge-in: half_duplex instead of aec: the echo canceller's self-test reached %.1f dB "
+                    "(needs %.0f dB)", erle, min_erle_db)
+        return None
+    log.info("barge-in: aec (echo cancellation self-test %.1f dB)", erle)
+    return canceller
+
+
+
+class EchoPathReport(NamedTuple):
+    delay_ms: float | None  # speaker -> microphone, as recorded; None: the mic did not hear the speaker
+    echo_dbfs: float  # how loud the speaker came back into the mic
+    erle_db: float | None  # what the canceller removed of it (the second half, after convergence)
+
+
+def measure_echo_path(input_device: int | None, output_device: int | None, seconds: float = 0.5,
+                      repeats: int = 8) -> EchoPathReport:
+    """Play a sweep (100 Hz - 7 kHz, `repeats` times: AEC3 adapts each band only while it is
+    excited) on the speaker while recording the microphone (one duplex stream: the two buffers
+    share a clock), then find the delay by cross-correlation and run the canceller over the
+    recording; its ERLE is measured over the second half. Blocking, about 5 s."""
+    import sounddevice as sd
+
+    t = np.arange(int(seconds * STT_RATE)) / STT_RATE
+    k = 7000 / 100  # logarithmic: equal time per octave
+    sweep = (0.3 * np.sin(2 * np.pi * 100 * seconds / np.log(k) * (k ** (t / seconds) - 1))).astype(np.float32)
+    played = np.concatenate([np.zeros(STT_RATE // 4, np.float32), *[sweep] * repeats,
+                             np.zeros(STT_RATE // 2, np.float32)])
+    recorded = sd.playrec(played, samplerate=STT_RATE, channels=1, dtype="float32", latency=0.2,
+                          device=(input_device, output_device), blocking=True)[:, 0]
+    echo = dbfs(recorded)
+    size = 1 << (len(recorded) + len(played)).bit_length()
+    c = np.fft.irfft(np.fft.rfft(recorded, size) * np.conj(np.fft.rfft(played, size)), size)  # [lag] for lag >= 0
+    lag = int(np.argmax(np.abs(c[:STT_RATE])))  # up to 1 s: device buffers + the room
+    strength = float(np.abs(c[lag]) / np.sqrt(np.sum(played ** 2) * np.sum(recorded ** 2) + 1e-12))
+    if strength < 0.1:  # the mic does not hear the speaker (a headset, a muted speaker): no echo path
+        return EchoPathReport(None, echo, None)
+    from pywebrtc_audio import EchoCanceller as Aec3
+
+    n = len(played) // 160 * 160
+    cleaned = Aec3(STT_RATE).process(recorded[:n], played[:n])
+    half = slice(STT_RATE // 4 + len(sweep) * repeats // 2, STT_RATE // 4 + len(sweep) * repeats)
+    erle = 10 * np.log10(np.sum(recorded[half] ** 2) / max(float(np.sum(cleaned[half] ** 2)), 1e-12))
+    return EchoPathReport(lag * 1000 / STT_RATE, echo, float(erle))

@@ -1,0 +1,184 @@
+"""Echo cancellation (Orchestrator/echo.py): the reference timeline, the real WebRTC AEC3 on a
+synthetic echo, and how the barge-in mode is chosen and given up."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+
+from Config import load_config
+from Orchestrator import echo, voice_loop
+from Orchestrator.echo import EchoCanceller, Reference, make_canceller
+from Orchestrator.voice_loop import VoiceLoop, barge_mode
+
+RATE = 16000
+
+
+def speechlike(seconds: float, seed: int = 0) -> np.ndarray:
+    """Band-limited noise with a syllable rhythm: broadband like speech, and reproducible."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * RATE)
+    x = np.convolve(rng.normal(0, 0.1, n), np.ones(6) / 6, mode="same")
+    return (x * (0.5 + 0.5 * np.abs(np.sin(2 * np.pi * 2.5 * np.arange(n) / RATE)))).astype(np.float32)
+
+
+def test_reference_keeps_jittery_blocks_contiguous_and_reads_them_back_by_time():
+    ref = Reference()
+    played = speechlike(1.0)
+    t0 = 1000.0
+    jitter = [0.0, 0.012, -0.015, 0.02, -0.005]  # callback times wander; the device plays on without gaps
+    for i, start in enumerate(range(0, len(played), 640)):
+        ref.write(played[start:start + 640], RATE, t0 + start / RATE + jitter[i % len(jitter)])
+    assert ref.anchors == 1
+    assert np.array_equal(ref.read(t0 + 0.25, 480), played[4000:4480])
+    assert not ref.read(t0 - 5.0, 480).any()  # before anything was played: silence
+    before = ref.read(t0 - 0.01, 480)  # straddling the start: zeros, then the first samples
+    assert not before[:160].any() and np.array_equal(before[160:], played[:320])
+
+
+def test_reference_reanchors_after_a_gap_and_resamples_a_44100_hz_device():
+    ref = Reference()
+    for i in range(3):  # 0.3 s played at 44.1 kHz
+        ref.write(np.ones(4410, np.float32), 44100, 50.0 + i * 0.1)
+    ref.write(np.ones(4410, np.float32), 44100, 50.4)  # 0.1 s later than contiguous: the stream restarted
+    assert ref.anchors == 2
+    assert ref.read(50.1, 1600).mean() > 0.9  # at 16 kHz, where it was played
+    assert abs(ref.read(50.32, 960)).max() < 0.05  # the gap stays silent
+    assert ref.read(50.41, 480).mean() > 0.9  # (the resampler holds back the end of the last block)
+
+
+def test_aec3_removes_a_delayed_reverberant_echo_and_keeps_the_users_speech():
+    canceller = EchoCanceller()
+    played = speechlike(6.0, seed=1)
+    played[int(4.4 * RATE):] = 0.0  # the user's words stop the reply (barge-in)
+    t0 = 100.0
+    for start in range(0, len(played), 640):
+        canceller.reference.write(played[start:start + 640], RATE, t0 + start / RATE)
+    room = np.zeros(int(0.09 * RATE) + 800, np.float32)  # 90 ms away, -6 dB, a short decaying tail
+    room[int(0.09 * RATE)] = 0.5
+    room[-800:] += np.random.default_rng(2).normal(0, 0.01, 800).astype(np.float32) * np.exp(-np.arange(800) / 200)
+    heard = np.convolve(played, room)[: len(played)].astype(np.float32)
+    user = speechlike(1.5, seed=3) * 0.5
+    mic = heard.copy()
+    mic[4 * RATE:4 * RATE + len(user)] += user
+    out = np.concatenate([canceller.clean(mic[i:i + 480], t0 + i / RATE) for i in range(0, len(mic) - 479, 480)])
+    echo_only = slice(3 * RATE, 4 * RATE)  # after convergence
+    erle = 10 * np.log10(np.sum(mic[echo_only] ** 2) / np.sum(out[echo_only] ** 2))
+    assert erle > 15.0, erle
+    assert canceller.meter.erle_db is not None and canceller.meter.erle_db > 10.0  # the running estimate (median per frame)
+    assert canceller.cpu_us_per_10ms > 0.0
+    # once the reply has stopped the user's words come through whole (while both talk, AEC3's
+    # suppressor takes 10 dB or more off them too: the bench measures what that costs STT)
+    after = slice(int(4.8 * RATE), 4 * RATE + len(user))
+    kept = np.sum(out[after] ** 2) / np.sum(mic[after] ** 2)
+    assert 0.5 < kept < 2.0, kept
+
+
+def test_the_self_test_reaches_the_threshold_with_the_real_library():
+    assert echo.self_test() > load_config(environ={}).audio.aec_min_erle_db
+
+
+def test_auto_is_aec_with_a_working_canceller_else_half_duplex():
+    assert barge_mode("auto", SimpleNamespace()) == "aec"  # type: ignore[arg-type]
+    assert barge_mode("auto", None) == "half_duplex"
+    assert barge_mode("aec", None) == "half_duplex"
+    assert barge_mode("headset", SimpleNamespace()) == "headset"  # type: ignore[arg-type]
+    assert make_canceller("headset", False, 10.0) is None  # no canceller where the mode needs none
+
+
+def test_without_the_library_one_line_says_half_duplex_and_how_to_install(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "pywebrtc_audio", None)  # import fails as if not installed
+    with caplog.at_level(logging.WARNING, logger="Orchestrator.echo"):
+        assert make_canceller("auto", False, 10.0) is None
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "half_duplex" in lines[0] and "pip install" in lines[0], lines
+
+
+def test_a_canceller_failing_its_self_test_is_not_used(monkeypatch, caplog):
+    monkeypatch.setattr(echo, "self_test", lambda: 3.0)
+    with caplog.at_level(logging.WARNING, logger="Orchestrator.echo"):
+        assert make_canceller("auto", False, 10.0) is None
+    assert "3.0 dB" in caplog.text
+
+
+# --- the voice loop's aec policy (logic: a stand-in detector, no model) ---
+
+class EverySpeech:
+    def __init__(self, *args) -> None:
+        self.is_speech = lambda frame: True
+
+    def reset(self) -> None:
+        return None
+
+    def process(self, frame: np.ndarray) -> list:
+        return []
+
+
+class FakeCanceller:
+    """What the loop asks of a canceller: clean(), converged, verdict(), meter."""
+
+    def __init__(self, converged: bool, verdict: bool | None) -> None:
+        self.converged = converged
+        self._verdict = verdict
+        self.meter = SimpleNamespace(erle_db=4.0, far_s=5.0)
+        self.cpu_us_per_10ms = 50.0
+
+    def clean(self, frame: np.ndarray, captured_at: float | None) -> np.ndarray:
+        return frame * 0.5
+
+    def verdict(self, min_erle_db: float) -> bool | None:
+        return self._verdict
+
+
+class Speaker:
+    speaking = True
+    stopped = 0
+
+    def stop(self) -> None:
+        self.stopped += 1
+
+
+async def aec_loop(canceller: FakeCanceller, monkeypatch) -> tuple[VoiceLoop, Speaker]:
+    monkeypatch.setattr(voice_loop, "Endpointer", EverySpeech)
+    monkeypatch.setattr(voice_loop, "SpeechDetector", EverySpeech)
+    config = load_config(environ={})
+    speaker = Speaker()
+    loop = VoiceLoop(SimpleNamespace(config=config), SimpleNamespace(frame_time=1.0), speaker,
+                     show=lambda s: None, echo=canceller)  # type: ignore[arg-type]
+    loop.turn_task = asyncio.create_task(asyncio.sleep(60))
+    return loop, speaker
+
+
+def normal_voice() -> np.ndarray:
+    return np.full(480, 10 ** (-30 / 20), np.float32)  # -30 dBFS: far below half_duplex's loud gate
+
+
+async def test_aec_lets_a_normal_voice_interrupt_once_converged(monkeypatch):
+    loop, speaker = await aec_loop(FakeCanceller(converged=True, verdict=None), monkeypatch)
+    assert loop.barge_mode == "aec"
+    heard = [loop._hear_while_busy(loop._cancel_echo(normal_voice())) for _ in range(12)]
+    assert speaker.stopped == 1 and heard.count(True) == 1  # the frame that interrupted goes to the endpointer
+    await asyncio.sleep(0)
+    assert loop.turn_task.cancelled()
+
+
+async def test_aec_before_convergence_lets_only_loud_speech_interrupt(monkeypatch):
+    loop, speaker = await aec_loop(FakeCanceller(converged=False, verdict=None), monkeypatch)
+    heard = [loop._hear_while_busy(loop._cancel_echo(normal_voice())) for _ in range(30)]
+    assert not any(heard) and speaker.stopped == 0
+    loop.turn_task.cancel()
+
+
+async def test_a_poor_measured_erle_falls_back_to_half_duplex_with_one_line(monkeypatch, caplog):
+    loop, speaker = await aec_loop(FakeCanceller(converged=True, verdict=False), monkeypatch)
+    frame = normal_voice()
+    with caplog.at_level(logging.WARNING, logger="Orchestrator.voice_loop"):
+        out = loop._cancel_echo(frame)
+    assert loop.barge_mode == "half_duplex" and loop.echo is None  # the loop stops calling it: raw frames
+    assert np.array_equal(out, frame)
+    assert [r.levelname for r in caplog.records if "half_duplex instead of aec" in r.getMessage()] == ["WARNING"]
+    assert not loop._hear_while_busy(frame)  # a normal voice no longer interrupts
+    loop.turn_task.cancel()
