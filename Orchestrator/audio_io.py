@@ -315,7 +315,7 @@ class Speaker:
         self._tick = time.monotonic()
         out = outdata[:, 0]
         filled = 0
-        if status.output_underflow and self._queue and self._first is not None:
+        if getattr(status, "output_underflow", False) and self._queue and self._first is not None:
             UNDERRUNS.inc()  # a gap inside a reply, heard as a click (idle ones, and the start's, are silence anyway)
         with self._lock:
             while filled < frames and self._queue:

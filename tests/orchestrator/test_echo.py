@@ -107,7 +107,7 @@ def test_a_canceller_failing_its_self_test_is_not_used(monkeypatch, caplog):
 # --- the voice loop's aec policy (logic: a stand-in detector, no model) ---
 
 class EverySpeech:
-    def __init__(self, *args) -> None:
+    def __init__(self, *args, **kwargs) -> None:
         self.is_speech = lambda frame: True
 
     def reset(self) -> None:
@@ -144,7 +144,7 @@ class Speaker:
 async def aec_loop(canceller: FakeCanceller, monkeypatch) -> tuple[VoiceLoop, Speaker]:
     monkeypatch.setattr(voice_loop, "Endpointer", EverySpeech)
     monkeypatch.setattr(voice_loop, "SpeechDetector", EverySpeech)
-    config = load_config(environ={})
+    config = load_config(overrides=["audio.barge_in=aec"], environ={})
     speaker = Speaker()
     loop = VoiceLoop(SimpleNamespace(config=config), SimpleNamespace(frame_time=1.0), speaker,
                      show=lambda s: None, echo=canceller)  # type: ignore[arg-type]
