@@ -1,7 +1,8 @@
 """Device commands against a real MQTT broker (mosquitto) and Home Assistant's REST API contract.
 
-A real Home Assistant core does not install beside LUXA (see the README's note), so its side is a
-loopback server answering as Home Assistant's REST API documents it and recording every call.
+Here Home Assistant's side is a loopback server answering as its REST API documents it and recording
+every call (so a refused token is tested too); test_home_assistant_real.py runs a real Home Assistant
+core, in an environment of its own (Python 3.13), when one is installed.
 """
 from __future__ import annotations
 
