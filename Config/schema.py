@@ -46,7 +46,7 @@ class VadConfig(Section):
     min_speech_ms: int = Field(250, ge=30, le=5000)
     max_utterance_s: float = Field(20.0, ge=1.0, le=120.0)
     early_stt: bool = True
-    preemptive_reply: bool = True
+    preemptive_reply: bool = False
     turn_words: bool = True
     pause_ms: int = Field(120, ge=10, le=3000)
     quiet_input_gain_db: float = Field(30.0, ge=0.0, le=60.0)

@@ -74,7 +74,8 @@ async def assistant():
     from Orchestrator.assistant import Assistant
 
     # a long end silence: the pause while the held reply is made must not end the turn
-    config = load_config(overrides=["vad.end_silence_ms=3000", "vad.turn_model=null", "llm.max_tokens=24"],
+    config = load_config(overrides=["vad.preemptive_reply=true", "vad.end_silence_ms=3000", "vad.turn_model=null",
+                                    "llm.max_tokens=24"],
                          environ={})
     assistant = Assistant(config, GpuStatus("cpu", 1))
     await assistant.start()
