@@ -261,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     from Config import load_config
 
     try:
-        config = load_config(args.config, args.overrides)
+        # the model is compared with the fixed silence even where the config leaves it off (the default)
+        config = load_config(args.config, ["vad.turn_model=smart-turn-v3.2", *args.overrides])
         if not config.vad.turn_model:
             raise LuxaError("vad.turn_model is off: nothing to compare the fixed silence with")
         paths = clips(Path(args.corpus), args.quick)
