@@ -308,6 +308,15 @@ class LuxaProcess:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
+    def shut_down(self, timeout: float = 20.0) -> None:
+        """SIGTERM, and SIGKILL if it has not exited within `timeout` (a benchmark's clean-up)."""
+        try:
+            self.stop(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass  # killed below
+        finally:
+            self.kill()
+
 
 class AssistantProcess(LuxaProcess):
     """The assistant on the virtual devices (VirtualAudio's env)."""

@@ -140,12 +140,7 @@ def run_house(inputs: list[Prepared], reps: int, daemon_args: list[str]) -> dict
                                   f" ms{'  ' + row['error'] if 'error' in row else ''}", file=sys.stderr, flush=True)
         finally:
             if luxa is not None:
-                try:
-                    luxa.stop(timeout=20)
-                except subprocess.TimeoutExpired:
-                    pass  # killed below
-                finally:
-                    luxa.kill()
+                luxa.shut_down()
             for sat in sats.values():
                 sat.kill()
             audio.close()

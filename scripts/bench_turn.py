@@ -264,12 +264,7 @@ def through_virtual_audio(inputs: list[Prepared], daemon_args: list[str]) -> dic
                       f"ms, daemon {rows[-1].get('daemon_timings_ms', {}).get('first_audio')} ms", file=sys.stderr)
         finally:
             if luxa is not None:
-                try:
-                    luxa.stop(timeout=20)
-                except subprocess.TimeoutExpired:
-                    pass  # killed below
-                finally:
-                    luxa.kill()
+                luxa.shut_down()
             audio.close()
     return {"start_to_listening_s": listening_s, "turns": rows}
 
