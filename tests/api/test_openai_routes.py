@@ -191,7 +191,9 @@ def test_streamed_speech_sends_its_first_bytes_before_the_last_sentence_is_spoke
     # one piece per sentence at least, the first sent while the later ones were still being synthesised
     assert len(arrivals) >= 3 and arrivals[0][0] < 0.7 * arrivals[-1][0], [(t, len(c)) for t, c in arrivals]
     samples, rate = _decode(b"".join(c for _, c in arrivals), fmt)
-    assert _wer_text(text, _heard(whisper_base, samples, rate)) <= 0.1
+    # 19 words: a lost sentence costs 5 or more. Whisper base misheard two words of the mp3 once in
+    # CI (0.105) so lossy formats get three words of slack, lossless ones one.
+    assert _wer_text(text, _heard(whisper_base, samples, rate)) <= (0.1 if fmt in ("wav", "pcm", "flac") else 0.16)
 
 
 def _wer_text(reference: str, heard: str) -> float:
