@@ -1,4 +1,4 @@
-"""Bound the C heap of a long-running process: fewer glibc malloc arenas.
+"""Bound the C heap of a long-running process: fewer glibc malloc arenas, free pages given back.
 
 glibc gives each thread that allocates its own arena (up to 8 per core), and an arena keeps
 the memory it grew to. LUXA's native libraries (CTranslate2, onnxruntime, llama.cpp, PortAudio)
@@ -21,13 +21,35 @@ log = logging.getLogger(__name__)
 M_ARENA_MAX = -8  # glibc's malloc.h
 
 
+def _glibc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
 def limit_malloc_arenas(arenas: int) -> bool:
     """True when the limit was set; 0 leaves glibc's default. A no-op off glibc (macOS, Windows, musl)."""
-    if arenas <= 0 or os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+    libc = _glibc()
+    if arenas <= 0 or os.environ.get("MALLOC_ARENA_MAX") or libc is None:
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         return bool(libc.mallopt(M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):  # not glibc: it has no mallopt, and no per-thread arenas to bound
+    except AttributeError:  # not glibc: it has no mallopt, and no per-thread arenas to bound
         log.debug("mallopt is not available; malloc arenas left as they are")
+        return False
+
+
+def release_free_heap() -> bool:
+    """Give the heap's free pages back to the system (glibc's malloc_trim); True when some were.
+
+    A turn's large temporary buffers (log-mel windows, STFTs, decoder scratch) are freed into the
+    arenas, which glibc keeps mapped and fragmented between turns; trimmed after each turn, the
+    daemon's RSS follows what it uses. Blocking, a few milliseconds: call it off the event loop."""
+    libc = _glibc()
+    try:
+        return bool(libc.malloc_trim(0)) if libc is not None else False
+    except AttributeError:  # not glibc
         return False

@@ -20,6 +20,7 @@ from Core import metrics
 from Core.audio import Audio, dbfs
 from Core.errors import AudioInputError
 from Core.logs import set_turn_id
+from Core.memory import release_free_heap
 from Orchestrator.hearing import hear
 from Orchestrator.preempt import PREEMPTIONS, HeldSink, Snapshot
 from Orchestrator.turn import Sink, Stopwatch, TurnResult, TurnRunner
@@ -294,6 +295,9 @@ class VoiceLoop:
         except Exception as err:  # the managers' fallbacks should make this rare: keep listening
             log.error("turn failed: %s: %s", type(err).__name__, err, exc_info=log.isEnabledFor(logging.DEBUG))
             self._set_state(State.LISTENING)
+        finally:
+            # the turn's scratch buffers go back to the system instead of staying in the arenas
+            asyncio.get_running_loop().run_in_executor(None, release_free_heap)
 
     async def _answer(self, audio: Audio, early: asyncio.Task | None, speech_end: float,
                       tentative: Tentative | None = None) -> None:
