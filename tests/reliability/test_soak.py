@@ -112,11 +112,14 @@ def soak_questions(corpus_dir: Path, tmp_path_factory) -> list[Question]:
 
 
 def warm_up_turns(questions: list[Question]) -> int:
-    """Resources are compared from the end of the first full rotation: by then every question has
-    been asked once, and the engines hold the buffers the longest of them needs (in CI the first
-    long FLEURS questions, turns 6-9, still added 51 MB; after turn 20 RSS moved 0.6 MB in 40 turns)."""
+    """Resources are compared from the end of the second full rotation (turn 30 of 60): by then
+    every question has been asked twice, the engines hold the buffers the longest of them needs,
+    and the history has filled its token budget (about turn 20), so llama.cpp has written the
+    KV-cache and compute-buffer pages it will ever use. From the first rotation (turn 15), a
+    clean-clone CI run saw one step of 99 MB between turns 20 and 30 and 0.2 MB over the 30 turns
+    after it; in CI the first long FLEURS questions, turns 6-9, had added 51 MB."""
     commands = sum(q.words is not None for q in questions)
-    return (commands + 1) * (len(questions) - commands)
+    return 2 * (commands + 1) * (len(questions) - commands)
 
 
 def rotation(questions: list[Question], turn: int) -> Question:
