@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark the LLM stage: first-token latency and tokens/s, manager against llama-cpp-python.
 
-Both paths run in this process on the same loaded model (the manager's own Llama instance, under
-its lock), alternating prompt by prompt, each run starting from the same cache state (only the
+Both paths run in this process on the same loaded model (the manager's own Llama instances, one
+lent at a time), alternating prompt by prompt, each run starting from the same cache state (only the
 system prompt cached), so that neither gets a warmer cache or a quieter CPU.
 The ratio of the medians is the manager's overhead: threads, the fallback chain, speech cleaning.
 
