@@ -57,8 +57,10 @@ async def run_variant(config, status, contexts: int, threads: int, share: bool, 
         LoadedModel.threads_now = lambda self: self.threads  # type: ignore[method-assign]
     manager = EnhancedLLMManager(config, status)
     rows: dict[str, list[dict]] = {"one room": [], "two rooms": []}
+    before = _memory()
     try:
         await manager.start()
+        loaded = {k: round(v - before[k], 1) for k, v in _memory().items()}  # what the contexts cost
         rooms = {"kitchen": manager.new_conversation(), "office": manager.new_conversation()}
         await manager.chat(PROMPTS[0], manager.new_conversation())  # warm-up, not counted
 
@@ -77,23 +79,36 @@ async def run_variant(config, status, contexts: int, threads: int, share: bool, 
     finally:
         await manager.close()
         LoadedModel.threads_now = shared  # type: ignore[method-assign]
-    return {mode: {"first_token_ms": percentiles([1000 * r["first_token_s"] for r in got if r["first_token_s"]]),
+    return {"memory_mb": loaded, **{mode: {"first_token_ms": percentiles([1000 * r["first_token_s"] for r in got if r["first_token_s"]]),
                    "answer_ms": percentiles([1000 * r["answer_s"] for r in got]),
                    "tokens": sum(r["tokens"] for r in got), "turns": got}
-            for mode, got in rows.items()}
+            for mode, got in rows.items()}}
+
+
+def _memory() -> dict[str, float]:
+    """This process's resident memory (MB): rss counts the mmapped weights once per context that maps
+    them; pss shares them out (what the machine really gives; Linux only, else rss)."""
+    import psutil
+
+    info = psutil.Process().memory_full_info()
+    return {"rss": info.rss / 2**20, "pss": getattr(info, "pss", info.rss) / 2**20}
 
 
 def _print(report: dict) -> None:
     print(describe_machine(report["machine"]))
     print(f"{'':32s}{'one room first token':>22}{'two rooms first token':>23}{'p95 x':>7}"
-          f"{'two rooms whole answer':>24}")
-    print(f"{'':32s}{'p50 / p95 ms':>22}{'p50 / p95 ms':>23}{'':>7}{'p50 / p95 ms':>24}")
+          f"{'two rooms whole answer':>24}{'loaded MB':>12}")
+    print(f"{'':32s}{'p50 / p95 ms':>22}{'p50 / p95 ms':>23}{'':>7}{'p50 / p95 ms':>24}{'rss / pss':>12}")
     for name, result in report["variants"].items():
         one, two = result["one room"]["first_token_ms"], result["two rooms"]["first_token_ms"]
         whole = result["two rooms"]["answer_ms"]
         ratio = two["p95"] / one["p95"] if one["p95"] and two["p95"] else None
         print(f"{name:32s}{_pair(one):>22}{_pair(two):>23}{'n/a' if ratio is None else f'{ratio:.2f}':>7}"
-              f"{_pair(whole):>24}")
+              f"{_pair(whole):>24}{_memory_pair(result['memory_mb']):>12}")
+
+
+def _memory_pair(m: dict) -> str:
+    return f"{m['rss']:.0f} / {m['pss']:.0f}"
 
 
 def _pair(p: dict) -> str:
