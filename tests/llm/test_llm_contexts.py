@@ -122,6 +122,15 @@ async def test_a_room_answer_still_steps_aside_for_a_voice_turn(manager):
     assert events.index("voice ends") < len(events) - 1 and events[-1] == "room", events
 
 
+async def test_a_hot_swap_loads_every_context_and_frees_the_old_ones(manager):
+    backend = manager.backends[0]
+    old = backend.loaded
+    await manager.swap("primary", "smollm2-135m")
+    assert old.freed and backend.loaded is not old and len(backend.loaded.pool.contexts) == 2
+    answer = await manager.chat("What is the capital of France?", manager.new_conversation())
+    assert "paris" in answer.reply.lower()
+
+
 async def test_free_waits_for_both_generations(two_contexts):
     spec = two_contexts.llm.backends["primary"]
     backend = GgufBackend("freed", spec, two_contexts.llm, two_contexts.models.dir, CPU, contexts=2)
