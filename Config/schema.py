@@ -5,9 +5,9 @@ silently ignored; ranges are declared here so the loader can name the allowed va
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Section(BaseModel):
@@ -126,6 +126,8 @@ class LlmConfig(Section):
     total_timeout_s: float = Field(30.0, gt=0.0, le=3600.0)
     prompt_eval_budget_s: float = Field(2.0, gt=0.0, le=600.0)
     threads: int = Field(1, ge=1, le=64)
+    # llama.cpp contexts per local model: answers generating at once (LuxaConfig.llm_contexts())
+    contexts: Annotated[int, Field(ge=1, le=16)] | Literal["auto"] = "auto"
     chat_template: str | None = None
     max_input_chars: int = Field(4000, ge=1, le=1_000_000)
     swap_memory_margin: float = Field(1.2, ge=1.0, le=10.0)
@@ -140,6 +142,20 @@ class LlmConfig(Section):
             "primary": LlmBackendConfig(model="smollm2-135m", priority=10),
         }
     )
+
+    @field_validator("contexts", mode="before")
+    @classmethod
+    def _contexts(cls, value: object) -> object:
+        """One message for both branches of the union (pydantic would report each)."""
+        if value == "auto":
+            return value
+        try:
+            number = int(str(value)) if not isinstance(value, (bool, float)) else None
+        except ValueError:
+            number = None
+        if number is None or not 1 <= number <= 16:
+            raise ValueError("must be auto or a whole number from 1 to 16")
+        return number
 
 
 class TtsBackendConfig(Section):
@@ -372,6 +388,9 @@ class DevicesConfig(Section):
     entities: list[DeviceEntity] = Field(default_factory=list)
 
 
+AUTO_MAX_CONTEXTS = 4  # llm.contexts=auto never loads more (each costs the model's KV cache: ~65 MB for SmolLM2)
+
+
 class LuxaConfig(Section):
     audio: AudioConfig = Field(default_factory=AudioConfig)
     vad: VadConfig = Field(default_factory=VadConfig)
@@ -392,3 +411,14 @@ class LuxaConfig(Section):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     intents: IntentsConfig = Field(default_factory=IntentsConfig)
     devices: DevicesConfig = Field(default_factory=DevicesConfig)
+
+    def llm_contexts(self) -> int:
+        """llm.contexts resolved. `auto`: 1 without satellites (a desktop's single voice loop pays no
+        memory for contexts it never uses: the control API steps aside for it anyway); with
+        satellites one per room plus the local loop (discovery counts as one room), at most
+        AUTO_MAX_CONTEXTS, so that no room's question waits for another room's whole answer."""
+        wanted = self.llm.contexts
+        if wanted != "auto":
+            return wanted
+        rooms = max(len(self.satellites.rooms), 1 if self.satellites.discovery else 0)
+        return 1 if rooms == 0 else min(rooms + 1, AUTO_MAX_CONTEXTS)

@@ -1,7 +1,8 @@
 """The local voice loop comes first: while it is in a turn, other model work steps aside.
 
-On two cores a control-API chat generating beside a voice turn doubles the voice turn's wait
-(they share the model's lock and the CPU). A voice turn counts in `VOICE.running()`
+On two cores a control-API chat (or a satellite room's answer) generating beside a voice turn
+doubles the voice turn's wait (they share the CPU, and with llm.contexts=1 the model's one
+context). A voice turn counts in `VOICE.running()`
 while it makes its reply; code that serves other callers checks `VOICE.busy` before it starts and
 between tokens, stops there, and carries on when the turn is over (LLM/backends/gguf.py resumes
 where it stopped). Tasks a voice turn starts inside `voice_work()` are its own work

@@ -122,7 +122,7 @@ class EnhancedLLMManager:
             if not cfg.enabled:
                 continue
             if cfg.kind == "gguf":
-                built.append(GgufBackend(name, cfg, llm, self.config.models.dir, self.gpu))
+                built.append(GgufBackend(name, cfg, llm, self.config.models.dir, self.gpu, self.config.llm_contexts()))
             else:
                 built.append(OpenAIBackend(name, cfg, llm.total_timeout_s))
         return built

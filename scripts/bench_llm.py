@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark the LLM stage: first-token latency and tokens/s, manager against llama-cpp-python.
 
-Both paths run in this process on the same loaded model (the manager's own Llama instance, under
-its lock), alternating prompt by prompt, each run starting from the same cache state (only the
+Both paths run in this process on the same loaded model (the manager's own Llama instances, one
+lent at a time), alternating prompt by prompt, each run starting from the same cache state (only the
 system prompt cached), so that neither gets a warmer cache or a quieter CPU.
 The ratio of the medians is the manager's overhead: threads, the fallback chain, speech cleaning.
 
@@ -54,9 +54,9 @@ def direct(model, config: LuxaConfig, prompt: str) -> Sample:
     """llama-cpp-python's own streaming chat completion, same messages and sampling as a turn."""
     llm = config.llm
     messages = [{"role": "system", "content": llm.system_prompt}, {"role": "user", "content": prompt}]
-    with model.lock:
+    with model.pool.hold() as llama:
         start, first, tokens = time.perf_counter(), None, 0
-        for chunk in model.llama.create_chat_completion(
+        for chunk in llama.create_chat_completion(
             messages=messages, max_tokens=llm.max_tokens, temperature=llm.temperature,
             top_p=llm.top_p, stop=list(llm.stop), stream=True,
         ):
@@ -73,8 +73,9 @@ def prime(model, config: LuxaConfig) -> None:
     Without this the second path to run a prompt finds it wholly cached and looks 5x faster.
     """
     messages = [{"role": "system", "content": config.llm.system_prompt}, {"role": "user", "content": "Hi"}]
-    with model.lock:
-        model.llama.create_chat_completion(messages=messages, max_tokens=1)
+    for _ in model.pool.contexts:  # hold() lends the least recently used: each context in turn
+        with model.pool.hold() as llama:
+            llama.create_chat_completion(messages=messages, max_tokens=1)
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:

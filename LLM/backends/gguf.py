@@ -1,8 +1,11 @@
 """A GGUF model served in-process by llama-cpp-python.
 
-One Llama instance per backend, used by one generation at a time (its lock): llama.cpp keeps a
-single KV cache per context, so two turns interleaving would corrupt each other. Loading,
-generation and freeing all run in worker threads; the event loop never blocks on the model.
+`llm.contexts` Llama instances of the model file per backend (LLM/backends/context_pool.py), each
+used by one generation at a time: llama.cpp keeps one KV cache per context, so two turns
+interleaving on one would corrupt each other, and with one context a room's question waits for
+another room's whole answer. The weights are mmapped, shared by the contexts; each adds its KV
+cache and compute buffers. Loading, generation and freeing all run in worker threads; the event
+loop never blocks on the model.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from Core.models import resolve
 from Core.priority import VOICE, is_voice
 from LLM.backends import prompt_cache
 from LLM.backends.base import GenerationRequest, GenerationStats
+from LLM.backends.context_pool import ContextPool, Lease
 from LLM.backends.prompt_fit import EvalRate, Messages, fit
 from LLM.backends.threaded import iterate_in_thread
 from LLM.errors import SwapRefused
@@ -33,18 +37,33 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LoadedModel:
-    """A Llama instance plus what keeps it alive while a turn still uses it after a swap."""
+    """The model's contexts plus what keeps them alive while a turn still uses one after a swap."""
 
-    llama: Any
+    pool: ContextPool
     path: Path
     formatter: Any  # the chat template that turns messages into the prompt text
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    threads: int = 1  # llm.threads: what one generation alone uses; answers running together share them
     rate: EvalRate = field(default_factory=EvalRate)
     can_shift: bool = False
     freed: bool = False
     _users: int = 0
     _retiring: bool = False
     _idle: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def llama(self) -> Any:
+        """The first context: the tokenizer and the metadata, the same in every context."""
+        return self.pool.contexts[0]
+
+    @property
+    def busy(self) -> int:
+        """Contexts generating now."""
+        return self.pool.in_use
+
+    def threads_now(self) -> int:
+        """Threads for one generation while `busy` run: together no more than llm.threads, so two
+        answers on 2 cores do not oversubscribe them (llama.cpp's threads spin at their barriers)."""
+        return max(1, self.threads // max(1, self.pool.in_use))
 
     def checkout(self) -> bool:
         """Count a user; False once free() has begun (the caller takes the model that replaced it)."""
@@ -60,13 +79,14 @@ class LoadedModel:
             self._idle.notify_all()
 
     def free(self) -> None:
-        """Blocking: waits for the turns still using this model, then releases its memory."""
+        """Blocking: waits for the turns still using this model (every context), then releases its memory."""
         with self._idle:
             self._idle.wait_for(lambda: self._users == 0)
             self._retiring = True
-        with self.lock:
-            self.llama.close()
-            self.freed = True
+        self.pool.wait_all_free()
+        for llama in self.pool.contexts:
+            llama.close()
+        self.freed = True
 
 
 def check_memory_for(path: Path, margin: float) -> None:
@@ -84,8 +104,11 @@ def check_memory_for(path: Path, margin: float) -> None:
 class GgufBackend:
     kind = "gguf"
 
-    def __init__(self, name: str, backend: LlmBackendConfig, llm: LlmConfig, models_dir: str, gpu: GpuStatus):
+    def __init__(self, name: str, backend: LlmBackendConfig, llm: LlmConfig, models_dir: str, gpu: GpuStatus,
+                 contexts: int = 1):
+        """`contexts`: llm.contexts resolved (LuxaConfig.llm_contexts()): answers that generate at once."""
         self.name = name
+        self.contexts = contexts
         self.model = backend.model
         self._backend_cfg = backend
         self._llm = llm
@@ -124,11 +147,20 @@ class GgufBackend:
         return loaded
 
     def _load_blocking(self, path: Path) -> LoadedModel:
-        llama = self._new_llama(path)
+        contexts: list[Any] = []
+        try:
+            for index in range(self.contexts):
+                contexts.append(self._new_llama(path, index))
+        except BaseException:
+            for llama in contexts:
+                llama.close()
+            raise
+        llama = contexts[0]
         formatter = _formatter(llama, self._llm.chat_template or llama.metadata.get("tokenizer.chat_template"))
-        return LoadedModel(llama, path, formatter, can_shift=prompt_cache.can_shift(llama))
+        return LoadedModel(ContextPool(contexts), path, formatter, self._llm.threads,
+                           can_shift=prompt_cache.can_shift(llama))
 
-    def _new_llama(self, path: Path) -> Any:
+    def _new_llama(self, path: Path, index: int = 0) -> Any:
         from llama_cpp import Llama  # imported here: the GPU must be pinned before llama.cpp loads
 
         layers = self._backend_cfg.n_gpu_layers if self._gpu.on_gpu else 0
@@ -140,7 +172,8 @@ class GgufBackend:
             n_gpu_layers=layers,
             verbose=False,
         )
-        log.info("llm backend %s: loaded %s (%d GPU layers)", self.name, path.name, layers)
+        log.info("llm backend %s: loaded %s (%d GPU layers, context %d of %d)", self.name, path.name, layers,
+                 index + 1, self.contexts)
         return llama
 
     async def swap(self, model_name: str, memory_margin: float) -> Path:
@@ -171,7 +204,8 @@ class GgufBackend:
         finally:
             model.checkin()
 
-    async def stream(self, request: GenerationRequest, stats: GenerationStats) -> AsyncGenerator[str, None]:
+    async def stream(self, request: GenerationRequest, stats: GenerationStats,
+                     lru: bool = False) -> AsyncGenerator[str, None]:
         if self._model is None:
             await self.start()  # a model that failed at start-up is retried when its breaker probes
         model = self._checkout_current()
@@ -180,17 +214,18 @@ class GgufBackend:
         try:
             # aclosing: leaving an `async for` does not close the inner generator, and only its
             # closing stops the worker thread.
-            async with aclosing(self._stream(model, request, stats)) as pieces:
+            async with aclosing(self._stream(model, request, stats, lru)) as pieces:
                 async for piece in pieces:
                     yield piece
         finally:
             model.checkin()
 
-    async def _stream(self, model: LoadedModel, request: GenerationRequest,
-                      stats: GenerationStats) -> AsyncGenerator[str, None]:
+    async def _stream(self, model: LoadedModel, request: GenerationRequest, stats: GenerationStats,
+                      lru: bool = False) -> AsyncGenerator[str, None]:
         """The local voice loop comes first (Core/priority.py): work for anyone else waits for a voice
         turn to end, and one already generating stops at its next token and goes on after the turn
-        from where it stopped (the prompt plus its answer so far; the prefix cache keeps most of it)."""
+        from where it stopped (the prompt plus its answer so far; the prefix cache keeps most of it).
+        `lru`: take the least recently used free context, whatever its cache (priming every one)."""
         budget_s = self._llm.prompt_eval_budget_s
         step_aside = None if is_voice() else (lambda: VOICE.busy)
         answer: list[str] = []
@@ -200,27 +235,37 @@ class GgufBackend:
             current = request if not answer else replace(
                 request, answer_so_far="".join(answer), max_tokens=max(1, request.max_tokens - len(answer)))
             stepped = threading.Event()
+            # the context whose cache holds most of this prompt (this conversation's, as a rule);
+            # rendering and tokenizing it takes ~5 ms for 2300 tokens: off the event loop
+            tokens = await asyncio.to_thread(_prompt_tokens, model, current) \
+                if len(model.pool.contexts) > 1 and not lru else None
+            lease = Lease(model.pool, await model.pool.take(tokens))
 
-            def produce(stop: threading.Event, current: GenerationRequest = current,
+            def produce(stop: threading.Event, current: GenerationRequest = current, lease: Lease = lease,
                         stepped: threading.Event = stepped) -> Iterator[str]:
-                return _generate(model, current, stats, stop, budget_s, step_aside, stepped)
+                return _generate(model, lease, current, stats, stop, budget_s, step_aside, stepped)
 
-            generation = iterate_in_thread(produce)
-            async with aclosing(generation) as pieces:
-                async for piece in pieces:
-                    answer.append(piece)
-                    yield piece
+            try:
+                generation = iterate_in_thread(produce)
+                async with aclosing(generation) as pieces:
+                    async for piece in pieces:
+                        answer.append(piece)
+                        yield piece
+            finally:
+                lease.drop()
             if not stepped.is_set():
                 return
             log.info("llm backend %s: a voice turn comes first; this answer goes on after it (%d tokens so far)",
                      self.name, len(answer))
 
     async def prime(self, request: GenerationRequest) -> None:
-        """Run `request` to its end and drop the text: fills llama.cpp's prefix cache."""
+        """Run `request` to its end on every context and drop the text: fills llama.cpp's prefix caches.
+        One after the other, the least recently used first: each context gets its turn."""
         if self._model is None:
             return
-        async for _ in self.stream(request, GenerationStats()):
-            pass
+        for _ in range(self.contexts):
+            async for _ in self.stream(request, GenerationStats(), lru=True):
+                pass
 
     def health(self) -> dict:
         model = self._model
@@ -229,6 +274,8 @@ class GgufBackend:
             "model": self.model,
             "path": str(model.path) if model else None,
             "loaded": model is not None,
+            "contexts": self.contexts,
+            "contexts_busy": model.busy if model else 0,
             "error": self._error,
         }
 
@@ -238,14 +285,17 @@ class GgufBackend:
             await asyncio.to_thread(model.free)
 
 
-def _generate(model: LoadedModel, request: GenerationRequest, stats: GenerationStats,
+def _generate(model: LoadedModel, lease: Lease, request: GenerationRequest, stats: GenerationStats,
               stop: threading.Event, budget_s: float, step_aside: Callable[[], bool] | None = None,
               stepped: threading.Event | None = None) -> Iterator[str]:
-    """Runs in the worker thread; returns as soon as `stop` is set, or `step_aside()` says so (then
-    `stepped` is set), both checked every token."""
-    with model.lock:
-        llama = model.llama
-        prompt = _prepare(model, request, budget_s)
+    """Runs in the worker thread on the leased context, given back at the end; returns as soon as
+    `stop` is set, or `step_aside()` says so (then `stepped` is set), both checked every token."""
+    if not lease.begin():
+        return
+    try:
+        llama = lease.context
+        threads = _set_threads(llama, model.threads_now(), None)
+        prompt = _prepare(model, llama, request, budget_s)
         started = time.perf_counter()
         chunks = llama.create_completion(
             prompt=prompt.tokens,
@@ -269,6 +319,7 @@ def _generate(model: LoadedModel, request: GenerationRequest, stats: GenerationS
                     if stepped is not None:
                         stepped.set()
                     return
+                threads = _set_threads(llama, model.threads_now(), threads)  # another answer started or ended
                 text = chunk["choices"][0]["text"]
                 if text:
                     stats.tokens_out += 1
@@ -278,6 +329,15 @@ def _generate(model: LoadedModel, request: GenerationRequest, stats: GenerationS
             stats.context_tokens = llama.n_tokens
             stats.tokens_in = len(prompt.tokens)
             stats.tokens_evaluated = prompt.uncached
+    finally:
+        lease.end()
+
+
+def _set_threads(llama: Any, wanted: int, current: int | None) -> int:
+    """Between two tokens, on the generating thread: the context's thread count follows the load."""
+    if wanted != current:
+        llama._ctx.set_n_threads(wanted, wanted)
+    return wanted
 
 
 @dataclass(frozen=True)
@@ -288,17 +348,27 @@ class Prompt:
     stopping_criteria: Any
 
 
-def _prepare(model: LoadedModel, request: GenerationRequest, budget_s: float) -> Prompt:
-    """Render, shorten to the context and the evaluation budget, and line the cache up with it."""
+def _render(model: LoadedModel, messages: Messages, answer_so_far: str) -> tuple[Any, list[int]]:
+    """The chat template's rendering of `messages` and its tokens, the answer so far after them."""
     llama = model.llama
+    response = model.formatter(messages=messages)
+    tokens = llama.tokenize(response.prompt.encode("utf-8"), add_bos=not response.added_special, special=True)
+    if answer_so_far:
+        tokens += llama.tokenize(answer_so_far.encode("utf-8"), add_bos=False, special=False)
+    return response, tokens
+
+
+def _prompt_tokens(model: LoadedModel, request: GenerationRequest) -> list[int]:
+    return _render(model, request.messages, request.answer_so_far)[1]
+
+
+def _prepare(model: LoadedModel, llama: Any, request: GenerationRequest, budget_s: float) -> Prompt:
+    """Render, shorten to the context and the evaluation budget, and line `llama`'s cache up with it."""
     cached = llama.input_ids[: llama.n_tokens]
     rendered: dict[int, tuple[Any, list[int], prompt_cache.CachePlan]] = {}
 
     def measure(messages: Messages) -> tuple[int, int]:
-        response = model.formatter(messages=messages)
-        tokens = llama.tokenize(response.prompt.encode("utf-8"), add_bos=not response.added_special, special=True)
-        if request.answer_so_far:
-            tokens += llama.tokenize(request.answer_so_far.encode("utf-8"), add_bos=False, special=False)
+        response, tokens = _render(model, messages, request.answer_so_far)
         plan = prompt_cache.plan(cached, tokens)
         if plan.dropped and not model.can_shift:
             plan = prompt_cache.CachePlan(plan.prefix)

@@ -76,7 +76,7 @@ def apply(llama: Any, cache_plan: CachePlan) -> None:
     """Remove the dropped span from the KV cache and close the gap (llama.cpp context shift).
 
     Afterwards llama-cpp-python's own prefix match sees `prefix + kept` tokens in common with
-    the prompt and evaluates only the rest. Runs under the model's lock.
+    the prompt and evaluates only the rest. Runs on the generating thread, which holds this context alone.
     """
     if not cache_plan.dropped:
         return

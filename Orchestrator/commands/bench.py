@@ -1,4 +1,5 @@
-"""`bench {turn,turn-end,stt,llm,tts,resources,playback,echo,satellites,...,all}`: the benchmarks in scripts/, behind one command.
+"""`bench {turn,turn-end,stt,llm,llm-rooms,tts,resources,playback,echo,satellites,...,all}`: the benchmarks in scripts/,
+behind one command.
 
 Each benchmark is a script with main(argv) -> int and --json (runnable on its own); this command
 passes it the caller's --config/--set, runs it in this process, and gathers what each wrote into
@@ -24,14 +25,16 @@ if TYPE_CHECKING:
 
 HELP = "benchmarks: whole turns against baselines, each stage, resources (p50/p95, machine, models)"
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
-BENCHES = {"turn": "bench_turn", "turn-end": "bench_turn_end", "stt": "bench_stt", "llm": "bench_llm", "tts": "bench_tts",
+BENCHES = {"turn": "bench_turn", "turn-end": "bench_turn_end", "stt": "bench_stt", "llm": "bench_llm",
+           "llm-rooms": "bench_llm_rooms", "tts": "bench_tts",
            "resources": "bench_resources", "session": "bench_session",
            "answers": "bench_answers", "commands": "bench_commands", "playback": "bench_playback",
            "satellites": "bench_satellites", "echo": "bench_echo"}
 # `all` leaves these out: a 200-turn session takes about 20 minutes on 2 cores; satellites installs
 # wyoming-satellite in a venv of its own and asks every clip 4 times per repetition (about 10 minutes);
-# echo (20 replies, 40 interruptions through virtual audio) about 30
-NOT_IN_ALL = {"session", "satellites", "echo"}
+# echo (20 replies, 40 interruptions through virtual audio) about 30; llm-rooms loads the model 4 times
+# and asks 120 questions (about 3 minutes), for a choice of llm.contexts and llm.threads
+NOT_IN_ALL = {"session", "satellites", "echo", "llm-rooms"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="smaller runs (turn: commands + 2 FLEURS clips; turn-end: English commands and "
                              "2 FLEURS clips; tts: 1 run per cell; resources: 10 s idle; session: 100 turns; "
-                             "commands: accuracy only; satellites: 1 repetition; echo: 4 replies, 3 interruptions per level)")
+                             "commands: accuracy only; satellites: 1 repetition; echo: 4 replies, 3 interruptions per level; "
+                             "llm-rooms: 2 of its 4 variants)")
     parser.add_argument("--clips", type=int, default=None, metavar="N", help="turn, satellites: only the first N clips")
     parser.add_argument("--plot", metavar="PNG", default=None,
                         help="turn: where to draw the latency plot (default docs/turn_latency.png)")
@@ -56,7 +60,7 @@ def script_argv(name: str, args: argparse.Namespace, config_path: str | None, ov
         argv += ["--config", config_path]
     for override in overrides:
         argv += ["--set", override]
-    if quick and name in ("turn", "turn-end", "resources", "commands", "satellites", "echo"):
+    if quick and name in ("turn", "turn-end", "resources", "commands", "satellites", "echo", "llm-rooms"):
         argv.append("--quick")
     if quick and name == "tts":
         argv += ["--runs", "1"]

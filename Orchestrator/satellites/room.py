@@ -55,12 +55,17 @@ class CutOff(Exception):
 
 @dataclass
 class Models:
-    """Shared by every room: one lock per model, so rooms take turns step by step (FIFO)."""
+    """Shared by every room: one lock per speech model, so rooms take turns step by step (FIFO), and
+    as many answers at once as the LLM has contexts (llm.contexts): they generate side by side, and a
+    room beyond that waits here, first come first served, not inside the LLM's first-token timeout."""
 
     assistant: Assistant
     stt: asyncio.Lock = field(default_factory=asyncio.Lock)
-    llm: asyncio.Lock = field(default_factory=asyncio.Lock)
     tts: asyncio.Lock = field(default_factory=asyncio.Lock)
+    llm: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.llm = asyncio.Semaphore(self.assistant.config.llm_contexts())
 
 
 class RoomSession:
@@ -281,8 +286,8 @@ class RoomSession:
         async def write() -> None:
             chunker = SentenceChunker(a.config.tts.first_chunk_max_words)
             stream = a.replies.stream(text, self.conversation, language)
-            # one generation at a time per model: the whole answer is one step; a command's answer
-            # (no LLM) does not wait for another room's generation
+            # an answer holds one of the LLM's contexts to its end; a command's answer (no LLM) waits
+            # for none
             async with nullcontext() if isinstance(stream, CommandAnswer) else self.models.llm:
                 try:
                     async for piece in stream:
