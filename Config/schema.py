@@ -126,6 +126,9 @@ class LlmConfig(Section):
     total_timeout_s: float = Field(30.0, gt=0.0, le=3600.0)
     prompt_eval_budget_s: float = Field(2.0, gt=0.0, le=600.0)
     threads: int = Field(1, ge=1, le=64)
+    # prompt evaluation, before the first token: nothing else of the turn runs then (STT is done,
+    # TTS waits for the first chunk), so it may use both cores
+    batch_threads: int = Field(2, ge=1, le=64)
     # llama.cpp contexts per local model: answers generating at once (LuxaConfig.llm_contexts())
     contexts: Annotated[int, Field(ge=1, le=16)] | Literal["auto"] = "auto"
     chat_template: str | None = None

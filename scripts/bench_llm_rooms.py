@@ -51,10 +51,10 @@ async def run_variant(config, status, contexts: int, threads: int, share: bool, 
     from LLM.backends.gguf import LoadedModel
 
     config = config.model_copy(deep=True)
-    config.llm.contexts, config.llm.threads = contexts, threads
+    config.llm.contexts, config.llm.threads, config.llm.batch_threads = contexts, threads, threads
     shared = LoadedModel.threads_now
     if not share:  # the counterfactual: every answer keeps llm.threads whatever runs beside it
-        LoadedModel.threads_now = lambda self: self.threads  # type: ignore[method-assign]
+        LoadedModel.threads_now = lambda self: (self.threads, self.batch_threads)  # type: ignore[method-assign]
     manager = EnhancedLLMManager(config, status)
     rows: dict[str, list[dict]] = {"one room": [], "two rooms": []}
     before = _memory()

@@ -43,6 +43,7 @@ class LoadedModel:
     path: Path
     formatter: Any  # the chat template that turns messages into the prompt text
     threads: int = 1  # llm.threads: what one generation alone uses; answers running together share them
+    batch_threads: int = 1  # llm.batch_threads: the same for evaluating a prompt
     rate: EvalRate = field(default_factory=EvalRate)
     can_shift: bool = False
     freed: bool = False
@@ -60,10 +61,12 @@ class LoadedModel:
         """Contexts generating now."""
         return self.pool.in_use
 
-    def threads_now(self) -> int:
-        """Threads for one generation while `busy` run: together no more than llm.threads, so two
-        answers on 2 cores do not oversubscribe them (llama.cpp's threads spin at their barriers)."""
-        return max(1, self.threads // max(1, self.pool.in_use))
+    def threads_now(self) -> tuple[int, int]:
+        """Threads (generating, evaluating a prompt) for one generation while `busy` run: together
+        no more than configured, so two answers on 2 cores do not oversubscribe them (llama.cpp's
+        threads spin at their barriers)."""
+        running = max(1, self.pool.in_use)
+        return max(1, self.threads // running), max(1, self.batch_threads // running)
 
     def checkout(self) -> bool:
         """Count a user; False once free() has begun (the caller takes the model that replaced it)."""
@@ -157,7 +160,7 @@ class GgufBackend:
             raise
         llama = contexts[0]
         formatter = _formatter(llama, self._llm.chat_template or llama.metadata.get("tokenizer.chat_template"))
-        return LoadedModel(ContextPool(contexts), path, formatter, self._llm.threads,
+        return LoadedModel(ContextPool(contexts), path, formatter, self._llm.threads, self._llm.batch_threads,
                            can_shift=prompt_cache.can_shift(llama))
 
     def _new_llama(self, path: Path, index: int = 0) -> Any:
@@ -168,7 +171,7 @@ class GgufBackend:
             model_path=str(path),
             n_ctx=self._llm.context_tokens,
             n_threads=self._llm.threads,
-            n_threads_batch=self._llm.threads,
+            n_threads_batch=self._llm.batch_threads,
             n_gpu_layers=layers,
             verbose=False,
         )
@@ -333,10 +336,10 @@ def _generate(model: LoadedModel, lease: Lease, request: GenerationRequest, stat
         lease.end()
 
 
-def _set_threads(llama: Any, wanted: int, current: int | None) -> int:
-    """Between two tokens, on the generating thread: the context's thread count follows the load."""
+def _set_threads(llama: Any, wanted: tuple[int, int], current: tuple[int, int] | None) -> tuple[int, int]:
+    """Between two tokens, on the generating thread: the context's thread counts follow the load."""
     if wanted != current:
-        llama._ctx.set_n_threads(wanted, wanted)
+        llama._ctx.set_n_threads(*wanted)
     return wanted
 
 

@@ -129,12 +129,12 @@ def test_free_waits_for_every_lent_context_and_scripts_can_hold_one():
 
 def test_answers_running_together_share_llm_threads():
     pool = ContextPool([context("a", SYSTEM), context("b", SYSTEM)])
-    model = LoadedModel(pool, path=None, formatter=None, threads=2)  # type: ignore[arg-type]
-    assert model.threads_now() == 2
+    model = LoadedModel(pool, path=None, formatter=None, threads=2, batch_threads=2)  # type: ignore[arg-type]
+    assert model.threads_now() == (2, 2)
     with pool.hold():
-        assert model.threads_now() == 2
+        assert model.threads_now() == (2, 2)
         with pool.hold():
-            assert model.threads_now() == 1
+            assert model.threads_now() == (1, 1)
 
 
 def test_auto_contexts_follow_the_satellite_rooms():
