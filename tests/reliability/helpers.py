@@ -66,9 +66,9 @@ def _anonymous_mb(pid: int, rss_mb: float) -> float:
     return rss_mb
 
 
-def assert_flat(warm: Resources, end: Resources) -> None:
+def assert_flat(warm: Resources, end: Resources, max_growth_mb: float = RSS_GROWTH_MAX_MB) -> None:
     growth = end.anon_mb - warm.anon_mb
-    assert growth < RSS_GROWTH_MAX_MB, (f"anonymous memory grew by {growth:.1f} MB (allowed < {RSS_GROWTH_MAX_MB:g} MB); "
+    assert growth < max_growth_mb, (f"anonymous memory grew by {growth:.1f} MB (allowed < {max_growth_mb:g} MB); "
                                         f"RSS {warm.rss_mb:.1f} -> {end.rss_mb:.1f} MB")
     assert abs(end.fds - warm.fds) <= FD_DRIFT_MAX, f"open files {warm.fds} -> {end.fds}"
     assert abs(end.threads - warm.threads) <= THREAD_DRIFT_MAX, f"threads {warm.threads} -> {end.threads}"

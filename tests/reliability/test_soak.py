@@ -175,19 +175,32 @@ def talk(virtual_audio, questions: list[Question], tmp_path: Path, *, turns: int
     return session
 
 
-def check(session: Session, turns: int, warm_up: int) -> None:
+# The 60-turn soak cannot tell a slow leak from the daemon's one-off steps: its private memory
+# steps up by 99-125 MB once, at a turn that varies from run to run (turns 10-20 on this machine,
+# 20-30 or 30-60 in clean-clone CI runs), then stays (0.2 MB over the next 30 turns), and the same
+# code on the same machine stepped at different turns. So here it catches a leak of about 5 MB a
+# turn or more (a model's scratch, a whole reply's audio at a time); smaller ones are for the long
+# form, which holds the 50 MB line over the 470 turns after its warm-up. Open files, threads and
+# temporary files stay strict.
+SHORT_SOAK_GROWTH_MAX_MB = 160.0
+
+
+def check(session: Session, turns: int, warm_up: int, max_growth_mb: float | None = None) -> None:
     assert not session.lost, "\n".join(session.lost)
     assert not session.wrong, "\n".join(session.wrong)
     assert len(session.first_audio_s) >= turns
     warm = next(r for n, r in session.samples if n == warm_up)
-    assert_flat(warm, session.samples[-1][1])
+    if max_growth_mb is None:
+        assert_flat(warm, session.samples[-1][1])
+    else:
+        assert_flat(warm, session.samples[-1][1], max_growth_mb)
 
 
 @pytest.mark.timeout(1500)
 def test_sixty_voice_turns_all_answer_whole_and_resources_stay_flat(virtual_audio, soak_questions, tmp_path, report):
     session = talk(virtual_audio, soak_questions, tmp_path, turns=VOICE_TURNS, seconds=None)
     report("soak: the daemon through the virtual microphone", session.report())
-    check(session, VOICE_TURNS, warm_up_turns(soak_questions))
+    check(session, VOICE_TURNS, warm_up_turns(soak_questions), SHORT_SOAK_GROWTH_MAX_MB)
 
 
 @pytest.mark.long
