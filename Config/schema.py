@@ -129,6 +129,10 @@ class LlmConfig(Section):
     # prompt evaluation, before the first token: nothing else of the turn runs then (STT is done,
     # TTS waits for the first chunk), so it may use both cores
     batch_threads: int = Field(2, ge=1, le=64)
+    # llama.cpp's fused attention: without it each prompt batch writes an attention matrix of
+    # n_batch x n_kv floats per head into a scratch buffer reserved at load, whose pages the kernel
+    # maps in only as prompts grow, so the daemon's memory stepped up ~100 MB at some turn
+    flash_attn: bool = True
     # llama.cpp contexts per local model: answers generating at once (LuxaConfig.llm_contexts())
     contexts: Annotated[int, Field(ge=1, le=16)] | Literal["auto"] = "auto"
     chat_template: str | None = None

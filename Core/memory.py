@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import sys
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 M_ARENA_MAX = -8  # glibc's malloc.h
 
 
+@functools.cache  # find_library runs `ldconfig -p` in a child process: once, not after every turn
 def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None

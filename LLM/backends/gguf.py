@@ -173,6 +173,7 @@ class GgufBackend:
             n_threads=self._llm.threads,
             n_threads_batch=self._llm.batch_threads,
             n_gpu_layers=layers,
+            flash_attn=self._llm.flash_attn,
             verbose=False,
         )
         log.info("llm backend %s: loaded %s (%d GPU layers, context %d of %d)", self.name, path.name, layers,

@@ -45,3 +45,19 @@ def test_freed_heap_pages_go_back_to_the_system():
     released = held - process.memory_info().rss
     libc.free(blocks[-1])
     assert released > 40e6, f"{released / 1e6:.1f} MB given back"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_trimming_after_each_turn_starts_no_process(monkeypatch):
+    """Finding libc runs `ldconfig -p`: once per process, not once per turn (the soak saw its pipes)."""
+    import subprocess
+
+    from Core.memory import release_free_heap
+
+    release_free_heap()
+
+    def no_child(*args, **kwargs):
+        raise AssertionError(f"a child process was started: {args[0]!r}")
+
+    monkeypatch.setattr(subprocess, "Popen", no_child)
+    release_free_heap()
