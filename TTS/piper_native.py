@@ -82,35 +82,12 @@ class PiperNativeBackend(PiperBackend):
 
         use_cuda = self._cuda_available()
         try:
-            voice = PiperVoice.load(path, use_cuda=use_cuda) if use_cuda else self._load_cpu(path)
+            voice = PiperVoice.load(path, use_cuda=use_cuda) if use_cuda else load_cpu_voice(path, self.config.tts.threads)
         except Exception as err:  # onnxruntime raises its own types for a corrupt model
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise BackendError(f"cannot load Piper voice {path.name}: {first[:200]}") from None
         log.info("Piper voice %s loaded (%s)", path.name, "CUDA" if use_cuda else "CPU")
         return voice
-
-    def _load_cpu(self, path: Path) -> Any:
-        """As PiperVoice.load does, with the session's threads set for a small CPU shared with STT and
-        the LLM: onnxruntime's default spins its idle threads, which on 2 cores took the CPU the
-        others needed (a 6-word chunk: 260 -> 155 ms p50 alone, 512 -> 353 ms beside Whisper)."""
-        import json
-
-        import onnxruntime
-        from piper import PiperVoice
-        from piper.config import PiperConfig
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self.config.tts.threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # onnxruntime's CPU arena keeps what the longest sentence so far needed, for good: a
-        # 112-character sentence held +100 MB, 225 characters +200 MB, so a daemon's memory stepped
-        # up at whichever turn first spoke a long sentence. Without it the buffers go back after
-        # each chunk (the voice loop trims the heap); a short chunk costs ~5 ms more (59 -> 64 ms).
-        options.enable_cpu_mem_arena = False
-        config = PiperConfig.from_dict(json.loads(Path(f"{path}.json").read_text(encoding="utf-8")))
-        session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-        return PiperVoice(session=session, config=config)
 
     def _cuda_available(self) -> bool:
         if not self.gpu.on_gpu:
@@ -118,3 +95,28 @@ class PiperNativeBackend(PiperBackend):
         import onnxruntime
 
         return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def load_cpu_voice(path: Path, threads: int, arena: bool = False) -> Any:
+    """As PiperVoice.load does, with the session's threads set for a small CPU shared with STT and
+    the LLM: onnxruntime's default spins its idle threads, which on 2 cores took the CPU the
+    others needed (a 6-word chunk: 260 -> 155 ms p50 alone, 512 -> 353 ms beside Whisper).
+
+    `arena`: onnxruntime's CPU arena keeps what the longest sentence so far needed, for good (+153
+    MB after one 189-character sentence), so a daemon's memory stepped up at whichever turn first
+    spoke a long sentence. Without it the buffers go back after each chunk (the voice loop trims
+    the heap); `bench buffers` measures what that costs. On only for that comparison."""
+    import json
+
+    import onnxruntime
+    from piper import PiperVoice
+    from piper.config import PiperConfig
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.enable_cpu_mem_arena = arena
+    config = PiperConfig.from_dict(json.loads(Path(f"{path}.json").read_text(encoding="utf-8")))
+    session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    return PiperVoice(session=session, config=config)

@@ -1,4 +1,4 @@
-"""`bench {turn,turn-end,stt,llm,llm-rooms,tts,resources,playback,echo,satellites,...,all}`: the benchmarks in scripts/,
+"""`bench {turn,turn-end,stt,llm,llm-rooms,tts,resources,playback,echo,satellites,buffers,...,all}`: the benchmarks in scripts/,
 behind one command.
 
 Each benchmark is a script with main(argv) -> int and --json (runnable on its own); this command
@@ -29,12 +29,14 @@ BENCHES = {"turn": "bench_turn", "turn-end": "bench_turn_end", "stt": "bench_stt
            "llm-rooms": "bench_llm_rooms", "tts": "bench_tts",
            "resources": "bench_resources", "session": "bench_session",
            "answers": "bench_answers", "commands": "bench_commands", "playback": "bench_playback",
-           "satellites": "bench_satellites", "echo": "bench_echo"}
+           "satellites": "bench_satellites", "echo": "bench_echo",
+           "buffers": "bench_buffers"}
 # `all` leaves these out: a 200-turn session takes about 20 minutes on 2 cores; satellites installs
 # wyoming-satellite in a venv of its own and asks every clip 4 times per repetition (about 10 minutes);
 # echo (20 replies, 40 interruptions through virtual audio) about 30; llm-rooms loads the model 4 times
-# and asks 120 questions (about 3 minutes), for a choice of llm.contexts and llm.threads
-NOT_IN_ALL = {"session", "satellites", "echo", "llm-rooms"}
+# and asks 120 questions (about 3 minutes), for a choice of llm.contexts and llm.threads; buffers
+# compares two past settings (about 2 minutes)
+NOT_IN_ALL = {"session", "satellites", "echo", "llm-rooms", "buffers"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

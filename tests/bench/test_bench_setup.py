@@ -11,7 +11,7 @@ from Config import load_config
 from Orchestrator.commands.bench import load_script
 
 # script -> exit status on a config error (bench_stt and bench_tts have always said 1, the others the error's own)
-SCRIPTS = {"bench_answers": 2, "bench_commands": 2, "bench_llm": 2, "bench_llm_rooms": 2, "bench_session": 2,
+SCRIPTS = {"bench_answers": 2, "bench_buffers": 2, "bench_commands": 2, "bench_llm": 2, "bench_llm_rooms": 2, "bench_session": 2,
            "bench_turn": 2,
            "bench_stt": 1, "bench_tts": 1}
 
