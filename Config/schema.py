@@ -46,11 +46,11 @@ class VadConfig(Section):
     min_speech_ms: int = Field(250, ge=30, le=5000)
     max_utterance_s: float = Field(20.0, ge=1.0, le=120.0)
     early_stt: bool = True
-    preemptive_reply: bool = False
-    turn_words: bool = False
+    preemptive_reply: bool = True
+    turn_words: bool = True
     pause_ms: int = Field(120, ge=10, le=3000)
     quiet_input_gain_db: float = Field(30.0, ge=0.0, le=60.0)
-    turn_model: str | None = None
+    turn_model: str | None = "smart-turn-v3.2"
     turn_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     turn_sure_threshold: float = Field(0.98, gt=0.0, le=1.0)
     turn_min_silence_ms: int = Field(120, ge=30, le=3000)

@@ -57,14 +57,14 @@ def test_models_prepare_resolves_every_configured_model(run_cli):
     result = run_cli("models", "prepare")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "MISSING" not in result.stdout
-    for name in ("whisper-base", "tiny.en", "smollm2-135m", "en_US-joe-medium"):
+    for name in ("whisper-base", "tiny.en", "smollm2-135m", "en_US-joe-medium", "smart-turn-v3.2"):
         assert name in result.stdout
 
 
-def test_models_prepare_resolves_the_optional_turn_model_when_configured(run_cli):
-    result = run_cli("--set", "vad.turn_model=smart-turn-v3.2", "models", "prepare")
+def test_models_prepare_leaves_the_turn_model_out_when_it_is_off(run_cli):
+    result = run_cli("--set", "vad.turn_model=null", "models", "prepare")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "smart-turn-v3.2" in result.stdout and "MISSING" not in result.stdout
+    assert "smart-turn-v3.2" not in result.stdout and "MISSING" not in result.stdout
 
 
 def test_models_prepare_names_a_missing_model_and_fails(run_cli):
