@@ -28,6 +28,7 @@ from wyoming.vad import VoiceStarted, VoiceStopped
 
 from Core.audio import STT_RATE, Audio
 from Core.errors import AudioInputError, LuxaError
+from Core.memory import release_free_heap
 from Core.sentences import SentenceChunker
 from Core.text import heard_text, speakable
 from LLM.conversation import Conversation
@@ -238,6 +239,8 @@ class RoomSession:
                 self.listening = False  # it woke on its own: it stops streaming after our transcript
             if outcome != "disconnected":
                 self._state("listening" if self.listening else "idle")
+            # as after a local turn: the turn's freed buffers go back to the system, off the loop
+            asyncio.get_running_loop().run_in_executor(None, release_free_heap)
 
     async def _answer(self, audio: Audio, ended: float, early: asyncio.Task | None) -> str:
         try:
