@@ -156,16 +156,22 @@ class FallbackChain(Generic[B]):
                 yield m.name, first
                 async for item in items:
                     yield m.name, item
-            except (asyncio.CancelledError, GeneratorExit):
-                m.breaker.release()
+            except GeneratorExit:
+                # The caller stopped taking items (an answer cut at llm.max_sentences, a listener who
+                # barged in): the backend was answering, so it counts as answered. Without this a
+                # breaker that let a probe through stayed half-open after every cut answer.
+                self._stream_answered(m)
+                await _close(items)
+                raise
+            except asyncio.CancelledError:
+                m.breaker.release()  # cancelled while the backend was working on an item: no verdict
                 await _close(items)
                 raise
             except Exception as err:
                 # Output already went out: record the failure but do not switch mid-answer.
                 self._failed(m, f"{m.name}: failed mid-stream: {err}", fallback=False)
                 raise BackendError(f"{self.stage} backend {m.name} failed mid-stream: {err}") from err
-            self.metrics.requests.labels(m.name, "ok").inc()
-            m.breaker.record_success()
+            self._stream_answered(m)
             return
         raise AllBackendsFailed(f"{self.stage}: every backend failed ({'; '.join(errors)})")
 
@@ -175,6 +181,10 @@ class FallbackChain(Generic[B]):
         self.metrics.requests.labels(m.name, "error").inc()
         if fallback:
             self.metrics.fallbacks.labels(m.name).inc()
+
+    def _stream_answered(self, m: ChainMember[B]) -> None:
+        self.metrics.requests.labels(m.name, "ok").inc()
+        m.breaker.record_success()
 
     def _succeeded(self, m: ChainMember[B], latency: float) -> None:
         m.breaker.record_success()

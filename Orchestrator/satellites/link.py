@@ -31,7 +31,8 @@ async def open_connection(uri: str, timeout: float) -> tuple[asyncio.StreamReade
         opening = asyncio.open_unix_connection(parsed.path)
     else:
         opening = asyncio.open_connection(parsed.hostname, parsed.port)
-    reader, writer = await asyncio.wait_for(opening, timeout)
+    async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancel that lands as it ends
+        reader, writer = await opening
     _keepalive(writer)
     return reader, writer
 
@@ -45,7 +46,11 @@ async def describe(uri: str, timeout: float, max_bytes: int) -> dict | None:
     reader, writer = await open_connection(uri, timeout)
     try:
         await async_write_event(Describe().event(), writer)
-        while (event := await asyncio.wait_for(read_event(reader, max_bytes), timeout)) is not None:
+        while True:
+            async with asyncio.timeout(timeout):
+                event = await read_event(reader, max_bytes)
+            if event is None:
+                break
             if Info.is_type(event.type):  # read by hand: satellites speak older Wyoming versions
                 sat = (event.data or {}).get("satellite")
                 return sat if isinstance(sat, dict) else None
@@ -141,7 +146,8 @@ class SatelliteLink:
             # a satellite that streams owes us audio; one whose turn is being answered may be quiet
             timeout = self.config.stall_timeout_s if session.listening and session.turn is None else None
             try:
-                event = await asyncio.wait_for(read_event(reader, self.config.max_event_bytes), timeout)
+                async with asyncio.timeout(timeout):  # None: no limit
+                    event = await read_event(reader, self.config.max_event_bytes)
             except (asyncio.TimeoutError, TimeoutError):
                 raise CutOff(f"no event for {timeout:g} s while streaming (satellites.stall_timeout_s)") from None
             except BadFrame as err:

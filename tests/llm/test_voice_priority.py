@@ -55,7 +55,8 @@ async def test_an_api_answer_steps_aside_for_a_voice_turn_and_goes_on(real_manag
     # answer so far is re-tokenised from its text)
     before = "".join(p for p, t in zip(pieces, times) if t <= started)
     assert both.startswith(before) and len(before) > 0
-    assert both.count("Once upon a time") == alone.count("Once upon a time") == 1, both
+    opening = " ".join(alone.split()[:4])  # the story's first words (greedy: the same in both answers)
+    assert both.count(opening) == alone.count(opening) == 1, both
     assert len(both) > 0.6 * len(alone), (alone, both)
 
 

@@ -160,7 +160,7 @@ async def test_stream_with_every_backend_failing_raises_all_backends_failed():
         await _collect(chain)
 
 
-async def test_closing_a_stream_early_releases_the_half_open_probe():
+async def test_closing_a_stream_early_counts_as_an_answer_and_closes_the_half_open_breaker():
     now = [0.0]
     breaker = CircuitBreaker(1, 60.0, clock=lambda: now[0])
     chain = FallbackChain("unittest_probe", [ChainMember("b0", FakeBackend(items=("a", "b", "c")), 1.0, breaker)])
@@ -168,8 +168,36 @@ async def test_closing_a_stream_early_releases_the_half_open_probe():
     now[0] = 60.0  # past the cool-down: the next call is the probe
     stream = chain.stream(lambda b: b.stream())
     assert await anext(stream) == ("b0", "a")
-    await stream.aclose()  # the listener barged in: no verdict on the backend
-    assert breaker.allow(), "the probe slot was not given back"
+    await stream.aclose()  # the answer was cut (enough sentences, or the listener barged in)
+    assert breaker.state is BreakerState.CLOSED
+    assert _metric("unittest_probe", "requests_total", backend="b0", outcome="ok") == 1
+
+
+async def test_cancelling_a_stream_while_the_backend_works_gives_the_probe_back_without_a_verdict():
+    now = [0.0]
+    breaker = CircuitBreaker(1, 60.0, clock=lambda: now[0])
+    started = asyncio.Event()
+
+    class Slow:
+        async def stream(self):
+            yield "a"
+            started.set()
+            await asyncio.sleep(60)
+            yield "b"
+
+    chain = FallbackChain("unittest_probe_cancel", [ChainMember("b0", Slow(), 1.0, breaker)])
+    breaker.record_failure()
+    now[0] = 60.0
+
+    async def consume() -> None:
+        async for _ in chain.stream(lambda b: b.stream()):
+            pass
+
+    task = asyncio.create_task(consume())
+    await started.wait()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert breaker.state is BreakerState.HALF_OPEN and breaker.allow(), "the probe slot was not given back"
 
 
 async def test_chain_needs_at_least_one_backend():
