@@ -16,6 +16,7 @@ import functools
 import logging
 import os
 import sys
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +56,16 @@ def release_free_heap() -> bool:
         return bool(libc.malloc_trim(0)) if libc is not None else False
     except AttributeError:  # not glibc
         return False
+
+
+def anonymous_mb(pid: int | str = "self") -> float | None:
+    """A process's private memory (RssAnon, MB): what a leak grows. RSS also counts the pages of
+    memory-mapped model files, which the kernel drops and maps back. None off Linux."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    return None

@@ -39,7 +39,7 @@ from bench_common import (  # noqa: E402  (scripts/)
 from bench_llm import PROMPTS  # noqa: E402
 
 from Core.errors import LuxaError  # noqa: E402
-from Core.memory import release_free_heap  # noqa: E402
+from Core.memory import anonymous_mb, release_free_heap  # noqa: E402
 
 SHORT_SENTENCE = "Turning on the kitchen light."
 LONG_SENTENCE = ("The northern lights were seen over the lake last night and many people came out to watch them "
@@ -47,13 +47,10 @@ LONG_SENTENCE = ("The northern lights were seen over the lake last night and man
 SHORT_PROMPT_TOKENS, LONG_PROMPT_TOKENS = 300, 1200  # a fresh conversation; a history at its budget
 
 
-def anonymous_mb() -> float:
-    """RssAnon of this process once freed heap pages are given back (the daemon trims after each turn)."""
+def trimmed_anonymous_mb() -> float:
+    """This process's private memory once freed heap pages are given back (the daemon trims after each turn)."""
     release_free_heap()
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")  # not Linux
+    return anonymous_mb() or float("nan")  # nan: not Linux
 
 
 def timed(work: Callable[[], Any]) -> float:
@@ -72,9 +69,9 @@ def bench_piper(config, rounds: int) -> dict:
     for name, arena in variants.items():  # the variant that keeps nothing first: its figure is not muddied
         voices[name] = voice = load_cpu_voice(path, config.tts.threads, arena=arena)
         speak(voice, SHORT_SENTENCE)
-        before = anonymous_mb()
+        before = trimmed_anonymous_mb()
         speak(voice, LONG_SENTENCE)
-        rows[name]["held_mb"] = round(anonymous_mb() - before, 1)
+        rows[name]["held_mb"] = round(trimmed_anonymous_mb() - before, 1)
     for _ in range(rounds):
         for name, voice in voices.items():
             rows[name]["short_ms"].append(timed(lambda: speak(voice, SHORT_SENTENCE)))
@@ -92,7 +89,7 @@ async def bench_llama(config, status, rounds: int) -> dict:
     from LLM import EnhancedLLMManager
 
     variants = {"flash attention (now)": True, "no flash attention (before)": False}
-    managers, rows = {}, {name: {"short_ms": [], "long_ms": [], "first_token_ms": [], "held_mb": None}
+    managers, prompts, rows = {}, {}, {name: {"short_ms": [], "long_ms": [], "first_token_ms": [], "held_mb": None}
                           for name in variants}
     try:
         for name, flash in variants.items():
@@ -101,16 +98,15 @@ async def bench_llama(config, status, rounds: int) -> dict:
             managers[name] = manager = EnhancedLLMManager(variant, status)
             await manager.start()
             llama = manager.backends[0].loaded.pool.contexts[0]
-            tokens = llama.tokenize(b" the kitchen light is on and the door is open" * 200)
-            before = anonymous_mb()
+            prompts[name] = tokens = llama.tokenize(b" the kitchen light is on and the door is open" * 200)
+            before = trimmed_anonymous_mb()
             await asyncio.to_thread(evaluate, llama, tokens[:LONG_PROMPT_TOKENS])
-            rows[name]["held_mb"] = round(anonymous_mb() - before, 1)
+            rows[name]["held_mb"] = round(trimmed_anonymous_mb() - before, 1)
         for round_ in range(rounds):
             for name, manager in managers.items():
                 llama = manager.backends[0].loaded.pool.contexts[0]
-                tokens = llama.tokenize(b" the kitchen light is on and the door is open" * 200)
                 for key, count in (("short_ms", SHORT_PROMPT_TOKENS), ("long_ms", LONG_PROMPT_TOKENS)):
-                    prompt = tokens[:count]
+                    prompt = prompts[name][:count]
                     rows[name][key].append(await asyncio.to_thread(timed, lambda: evaluate(llama, prompt)))
                 result = await manager.chat(PROMPTS[round_ % len(PROMPTS)], manager.new_conversation(), "en")
                 if result.first_token_s:

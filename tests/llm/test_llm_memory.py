@@ -11,19 +11,13 @@ from pathlib import Path
 import pytest
 
 from Config import LuxaConfig
+from Core.memory import anonymous_mb
 from LLM import EnhancedLLMManager
 from tests.fakes import CPU
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 LONG_PROMPT_TOKENS = 1200  # about what a full history budget (1024) plus the system prompt and a question make
 MAX_GROWTH_MB = 20.0  # measured: +5 MB with flash attention, +35 MB without it
-
-
-def anonymous_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no RssAnon in /proc/self/status")
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="RssAnon is Linux's")
@@ -36,7 +30,9 @@ async def test_a_long_prompt_maps_in_no_attention_scratch(llm_config: LuxaConfig
         before = anonymous_mb()
         await asyncio.to_thread(llama.reset)
         await asyncio.to_thread(llama.eval, tokens)
-        grown = anonymous_mb() - before
+        after = anonymous_mb()
     finally:
         await manager.close()
+    assert before is not None and after is not None, "no RssAnon in /proc/self/status"
+    grown = after - before
     assert grown < MAX_GROWTH_MB, f"a {LONG_PROMPT_TOKENS}-token prompt grew anonymous memory by {grown:.1f} MB"

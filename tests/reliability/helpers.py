@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 
+from Core.memory import anonymous_mb
 from Orchestrator.assistant import Assistant
 
 MB = 2 ** 20
@@ -52,7 +53,8 @@ def measure(pid: int, temp_dir: Path) -> Resources:
     proc = psutil.Process(pid)
     temp_files = sum(len(files) + len(dirs) for _, dirs, files in os.walk(temp_dir))
     rss = proc.memory_info().rss / MB
-    return Resources(rss, _anonymous_mb(pid, rss), proc.num_fds(), proc.num_threads(), temp_files)
+    anon = anonymous_mb(pid)
+    return Resources(rss, rss if anon is None else anon, proc.num_fds(), proc.num_threads(), temp_files)
 
 
 SETTLE_S = 1.0
@@ -71,18 +73,6 @@ def measure_settled(pid: int, temp_dir: Path) -> Resources:
         if time.monotonic() >= deadline:
             return min(readings, key=lambda r: r.anon_mb)
         time.sleep(SETTLE_EVERY_S)
-
-
-def _anonymous_mb(pid: int, rss_mb: float) -> float:
-    """RssAnon from /proc (Linux); elsewhere all of RSS."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return rss_mb
-    for line in status.splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) * 1024 / MB
-    return rss_mb
 
 
 def assert_flat(warm: Resources, end: Resources, max_growth_mb: float = RSS_GROWTH_MAX_MB) -> None:

@@ -6,12 +6,11 @@ whichever turn first spoke a long sentence (the soak's one-off step)."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
 from Config import load_config
-from Core.memory import release_free_heap
+from Core.memory import anonymous_mb, release_free_heap
 from tests.fakes import CPU
 from TTS import UnifiedTTSManager
 
@@ -23,13 +22,6 @@ LONG = ("The northern lights were seen over the lake last night and many people 
 MAX_GROWTH_MB = 30.0  # measured: +1 MB without the arena, +200 MB with it
 
 
-def anonymous_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no RssAnon in /proc/self/status")
-
-
 async def test_a_long_sentence_leaves_no_memory_behind():
     tts = UnifiedTTSManager(load_config(overrides=["cache.enabled=false"], environ={}), CPU)
     await tts.start()
@@ -39,8 +31,10 @@ async def test_a_long_sentence_leaves_no_memory_behind():
         before = anonymous_mb()
         spoken = await tts.synthesize(LONG, backend="piper_native")
         release_free_heap()
-        grown = anonymous_mb() - before
+        after = anonymous_mb()
     finally:
         await tts.close()
     assert spoken.audio.duration_s > 8.0  # the whole sentence was spoken, in one piece
+    assert before is not None and after is not None, "no RssAnon in /proc/self/status"
+    grown = after - before
     assert grown < MAX_GROWTH_MB, f"a {len(LONG)}-character sentence left {grown:.1f} MB behind"
