@@ -132,9 +132,28 @@ def _datagrams(sock: socket.socket) -> list[str]:
             return got
 
 
+def _first_silence(sock: socket.socket, gap_s: float, within_s: float) -> float | None:
+    """Seconds from now to the last ping before the first `gap_s` with no WATCHDOG=1, or None if
+    pings never paused that long within `within_s`. Such a gap is what makes systemd restart us."""
+    start = time.monotonic()
+    last_ping = start
+    while time.monotonic() - start < within_s:
+        sock.settimeout(max(0.01, gap_s - (time.monotonic() - last_ping)))
+        try:
+            if "WATCHDOG=1" in sock.recv(4096).decode():
+                last_ping = time.monotonic()
+        except (BlockingIOError, TimeoutError):
+            if time.monotonic() - last_ping >= gap_s:
+                return last_ping - start
+    return None
+
+
 def test_a_frozen_audio_server_stops_the_watchdog_pings_and_sigterm_still_exits(virtual_audio, tmp_path):
     """A hung server blocks PortAudio calls for good: the mic cannot be reopened, the loop runs on
-    but hears nothing. systemd must be let to restart us, and a stop must not hang on those calls."""
+    but hears nothing. systemd must be let to restart us, and a stop must not hang on those calls.
+
+    A reopen attempt counts as progress, so pings may resume once after they first stop (CI saw
+    it); what matters to systemd is the first silence as long as the watchdog interval."""
     path = str(tmp_path / "notify.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
         systemd.bind(path)
@@ -145,20 +164,16 @@ def test_a_frozen_audio_server_stops_the_watchdog_pings_and_sigterm_still_exits(
             luxa.wait_for("LUXA is listening")
             luxa.wait_for("microphone open", timeout=30)
             before = _datagrams(systemd)
-            frozen = time.monotonic()
             virtual_audio.freeze()
-            luxa.wait_for("watchdog pings stop", timeout=30)
-            stopped_after = time.monotonic() - frozen
-            _datagrams(systemd)  # pings sent before that line
-            time.sleep(2.0)  # one watchdog interval: two chances to ping, every 1 s
-            during = _datagrams(systemd)
+            stopped_after = _first_silence(systemd, gap_s=2.0, within_s=30.0)
+            luxa.wait_for("watchdog pings stop", timeout=5)  # and it says why
             rc, took = _sigterm(luxa)
         finally:
             virtual_audio.thaw()
             luxa.kill()
-    print(f"\nserver frozen -> watchdog pings stopped {stopped_after:.2f} s later; "
-          f"SIGTERM while frozen -> exit {rc} in {took:.2f} s")
     assert "WATCHDOG=1" in before
-    assert "WATCHDOG=1" not in during, during
+    assert stopped_after is not None, "the watchdog pings never paused for 2 s after the server froze"
+    print(f"\nserver frozen -> last watchdog ping {stopped_after:.2f} s later; "
+          f"SIGTERM while frozen -> exit {rc} in {took:.2f} s")
     assert rc == 0
     assert took < SIGTERM_TARGET_S, f"shutdown took {took:.2f} s"
