@@ -106,7 +106,8 @@ class FallbackChain(Generic[B]):
                 continue
             start = time.perf_counter()
             try:
-                value = await asyncio.wait_for(op(m.backend), m.timeout_s)
+                async with asyncio.timeout(m.timeout_s):  # not wait_for: on 3.11 it can swallow a cancel
+                    value = await op(m.backend)
                 problem = validate(value) if validate else None
                 if problem:
                     raise BackendError(f"invalid output: {problem}")
@@ -137,7 +138,8 @@ class FallbackChain(Generic[B]):
             start = time.perf_counter()
             items = open_stream(m.backend)
             try:
-                first = await asyncio.wait_for(anext(items), m.timeout_s)
+                async with asyncio.timeout(m.timeout_s):  # in this task: a barge-in's cancel is never lost
+                    first = await anext(items)
             except StopAsyncIteration:
                 errors.append(f"{m.name}: produced nothing")
                 self._failed(m, errors[-1])
@@ -196,7 +198,7 @@ class FallbackChain(Generic[B]):
 
 
 def _describe(err: BaseException, timeout_s: float) -> str:
-    if isinstance(err, (asyncio.TimeoutError, TimeoutError)):
+    if isinstance(err, TimeoutError):
         return f"timed out after {timeout_s:g} s"
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return f"{type(err).__name__}: {text}" if text else type(err).__name__

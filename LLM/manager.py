@@ -157,7 +157,8 @@ class EnhancedLLMManager:
             if prime is None or member.breaker.state is not BreakerState.CLOSED:
                 continue
             try:
-                await asyncio.wait_for(prime(request), llm.first_token_timeout_s)
+                async with asyncio.timeout(llm.first_token_timeout_s):
+                    await prime(request)
             except (LuxaError, TimeoutError) as err:  # a slow first turn, nothing worse
                 log.warning("llm backend %s: system prompt not primed: %s", member.name, err or "timed out")
 
@@ -275,7 +276,7 @@ class EnhancedLLMManager:
                         backend, piece = await anext(chain)
                 except StopAsyncIteration:
                     break
-                except (TimeoutError, asyncio.TimeoutError):
+                except TimeoutError:
                     log.warning("llm answer cut at llm.total_timeout_s=%g s", llm.total_timeout_s)
                     break
                 except AllBackendsFailed as err:

@@ -169,7 +169,8 @@ class Microphone:
             try:
                 while not stop.is_set():
                     try:
-                        block, captured = await asyncio.wait_for(self._queue.get(), self.stall_s)
+                        async with asyncio.timeout(self.stall_s):
+                            block, captured = await self._queue.get()
                     except TimeoutError:
                         # PortAudio often reports a vanished device only by going quiet
                         raise ConnectionError(f"no audio from the microphone for {self.stall_s:g} s") from None
@@ -503,7 +504,8 @@ def _skip_portaudio_exit() -> None:
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     try:
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stop.wait()
     except TimeoutError:
         pass
 

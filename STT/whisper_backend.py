@@ -133,7 +133,8 @@ class WhisperBackend:
         self._executor.shutdown(wait=False, cancel_futures=True)
         try:
             # Not through the executor: a hung request would keep close() waiting behind it.
-            await asyncio.wait_for(asyncio.to_thread(self._free), self.config.timeout_s)
+            async with asyncio.timeout(self.config.timeout_s):
+                await asyncio.to_thread(self._free)
         except TimeoutError:
             log.warning("STT %s still busy at close: its model goes with the process", self.name)
 

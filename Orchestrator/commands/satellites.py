@@ -30,7 +30,7 @@ async def probe(room: SatelliteRoom, timeout: float, max_bytes: int) -> str:
 
     try:
         sat = await describe(room.uri, timeout, max_bytes)
-    except (asyncio.TimeoutError, TimeoutError):
+    except TimeoutError:
         return f"unreachable: no answer to describe within {timeout:g} s"
     except (BadFrame, OSError) as err:  # ConnectionError is an OSError
         return f"unreachable: {err or type(err).__name__}"

@@ -57,7 +57,7 @@ class SatelliteHost:
             return
         try:
             sat = await describe(uri, self.config.connect_timeout_s, self.config.max_event_bytes)
-        except (OSError, asyncio.TimeoutError, TimeoutError, BadFrame) as err:
+        except (OSError, TimeoutError, BadFrame) as err:
             log.info("satellites: %s at %s does not answer describe (%s)", service, uri, err or type(err).__name__)
             return
         if sat is None:

@@ -104,7 +104,7 @@ class SatelliteLink:
         self.state = "connecting"
         try:
             reader, writer = await open_connection(self.room.uri, self.config.connect_timeout_s)
-        except (OSError, asyncio.TimeoutError, TimeoutError) as err:
+        except (OSError, TimeoutError) as err:
             self.last_error = str(err) or type(err).__name__
             CONNECTS.labels(name, "failed").inc()
             log.info("satellite %s: cannot connect to %s: %s", name, self.room.uri, self.last_error)
@@ -148,7 +148,7 @@ class SatelliteLink:
             try:
                 async with asyncio.timeout(timeout):  # None: no limit
                     event = await read_event(reader, self.config.max_event_bytes)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 raise CutOff(f"no event for {timeout:g} s while streaming (satellites.stall_timeout_s)") from None
             except BadFrame as err:
                 raise CutOff(f"malformed event: {err}") from None

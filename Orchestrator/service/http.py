@@ -61,8 +61,9 @@ class ServerHandle:
         """Finish the responses in flight (up to a grace period), then stop."""
         self.server.should_exit = True
         try:
-            await asyncio.wait_for(asyncio.shield(self.task), SHUTDOWN_GRACE_S + 1.0)
-        except (asyncio.TimeoutError, TimeoutError):
+            async with asyncio.timeout(SHUTDOWN_GRACE_S + 1.0):
+                await asyncio.shield(self.task)
+        except TimeoutError:
             self.server.force_exit = True
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)

@@ -77,8 +77,9 @@ class LuxaEventHandler(AsyncEventHandler):
             while not worker.done():
                 timeout = self.cfg.request_timeout_s if request_open else None
                 try:
-                    event = await asyncio.wait_for(read_event(self.reader, self.cfg.max_event_bytes), timeout)
-                except (TimeoutError, asyncio.TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        event = await read_event(self.reader, self.cfg.max_event_bytes)
+                except TimeoutError:
                     REQUESTS.labels("connection", "timeout").inc()
                     await self._error(f"timeout: no event for {timeout:g} s in the middle of a request "
                                       "(wyoming.request_timeout_s); send audio-stop or synthesize-stop", "timeout")

@@ -211,3 +211,33 @@ async def test_a_new_chain_publishes_closed_breakers_without_warning(caplog):
     assert _metric(stage, "backend_healthy", backend="b1") == 1
     assert _metric(stage, "breaker_state", backend="b1") == int(BreakerState.CLOSED)
     assert caplog.records == []
+
+
+async def test_a_cancel_that_lands_as_the_first_item_arrives_is_not_lost():
+    """A barge-in's cancel in the same loop step as the backend's first item. asyncio.wait_for ran
+    anext() in a task of its own and, on Python 3.11, returned the item and dropped the cancel:
+    the interrupted answer went on being spoken."""
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    waiting = asyncio.Event()
+    got: list[str] = []
+
+    class Gated:
+        async def stream(self):
+            waiting.set()
+            await gate
+            yield "first"
+            yield "second"
+
+    chain = FallbackChain("unittest_cancel_race", [ChainMember("b0", Gated(), 1.0, CircuitBreaker(1, 60.0))])
+
+    async def consume() -> None:
+        async for _, item in chain.stream(lambda b: b.stream()):
+            got.append(item)
+
+    task = asyncio.create_task(consume())
+    await waiting.wait()
+    gate.set_result(None)  # the first item is ready in this same step...
+    task.cancel()  # ...and the listener barges in
+    await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled(), f"the cancel was lost: the stream went on with {got}"
+    assert got == []
