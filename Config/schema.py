@@ -325,6 +325,7 @@ class ServiceConfig(Section):
     stop_timeout_s: float = Field(30.0, gt=0.0, le=3600.0)
     system_user: str = Field("luxa", pattern=r"^[a-z_][a-z0-9_-]*$")
     malloc_arenas: int = Field(2, ge=0, le=1024)
+    nice: int = Field(-10, ge=-20, le=19)  # CPU priority (Core/niceness.py); below 0 needs privilege
 
 
 class LoggingConfig(Section):

@@ -16,6 +16,7 @@ from Core import gpu
 from Core.errors import LuxaError
 from Core.logs import setup_logging
 from Core.memory import limit_malloc_arenas
+from Core.niceness import set_niceness
 
 log = logging.getLogger("luxa")
 
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                       logging_cfg.file_max_bytes, logging_cfg.file_backups)
         gpu.pin(config.gpu.index)
         limit_malloc_arenas(config.service.malloc_arenas)
+        set_niceness(config.service.nice)  # children (piper, espeak) inherit it
         ctx = Context(config, args.config, list(args.overrides))
         if args.command is None:
             from Orchestrator.commands import listen

@@ -51,6 +51,7 @@ from Core.errors import AudioInputError, LuxaError
 
 BENCH_OVERRIDES = ["llm.temperature=0"]
 MARKS = ("endpoint", "stt", "llm_first_token", "llm_first_sentence", "tts_first_audio", "first_audio", "total")
+TALK_OVER_SLACK_S = 0.05  # recordings are read in 10 ms windows: a reply that starts within 50 ms of the end is not a false end
 # each part of the wait, as the difference of two marks (all marks count from the end of speech)
 PARTS = {
     "endpoint wait": (None, "endpoint"),
@@ -270,8 +271,6 @@ def through_virtual_audio(inputs: list[Prepared], daemon_args: list[str]) -> dic
 
 
 def _virtual_turn(audio, luxa, clip: Clip, wav: Path, prefix: Path) -> dict:
-    from audio_harness import first_loud, last_loud
-
     speaker = audio.record(prefix.with_name(prefix.name + "-speaker.wav"))
     mic = audio.record(prefix.with_name(prefix.name + "-mic.wav"), device="vmic_feed.monitor")
     time.sleep(0.5)
@@ -290,13 +289,27 @@ def _virtual_turn(audio, luxa, clip: Clip, wav: Path, prefix: Path) -> dict:
         row["error"] = str(err)
     time.sleep(0.3)
     played, asked = speaker.stop(), mic.stop()
-    end = last_loud(asked)
-    if end is not None:
-        end += mic.started - speaker.started  # on the speaker recording's timeline
-        first = first_loud(played, after_s=end)
-        if first is not None:
-            row["recorded_first_audio_ms"] = round((first - end) * 1000.0, 1)
+    row.update(read_recordings(asked, played, mic.started - speaker.started))
     return row
+
+
+def read_recordings(asked: np.ndarray, played: np.ndarray, shift_s: float) -> dict:
+    """From what went into the mic and what the speaker played (`shift_s`: the mic recording's start
+    on the speaker recording's timeline): end of speech -> first reply sound, or, when the reply
+    began while the user was still speaking (a false end), by how much it talked over them. That
+    "latency" would read as zero or less: it is counted apart, never as a fast turn."""
+    from audio_harness import first_loud, last_loud
+
+    begin, end = first_loud(asked), last_loud(asked)
+    if begin is None or end is None:
+        return {}
+    begin, end = begin + shift_s, end + shift_s
+    first = first_loud(played, after_s=begin)
+    if first is None:
+        return {}
+    if first < end - TALK_OVER_SLACK_S:
+        return {"talked_over_user_ms": round((end - first) * 1000.0, 1)}
+    return {"recorded_first_audio_ms": round((first - end) * 1000.0, 1)}
 
 
 def _parts(timings: list[dict]) -> dict:
@@ -374,6 +387,9 @@ def summarise(inproc: dict, virtual: dict) -> dict:
             "turns": len(virtual.get("turns", [])), "answered": len(vrows),
             "not_answered": {r["clip"]: r["error"] for r in virtual.get("turns", []) if "error" in r},
             "recorded_first_audio_ms": percentiles([r.get("recorded_first_audio_ms") for r in virtual.get("turns", [])]),
+            "talked_over_user": sum("talked_over_user_ms" in r for r in virtual.get("turns", [])),
+            "no_reply_heard": sum("recorded_first_audio_ms" not in r and "talked_over_user_ms" not in r
+                                  for r in virtual.get("turns", [])),
             "daemon_first_audio_ms": percentiles([r["daemon_timings_ms"].get("first_audio") for r in vrows]),
             "daemon_parts_ms": _parts([r["daemon_timings_ms"] for r in vrows]),
         },
@@ -396,6 +412,11 @@ def print_report(report: dict) -> None:
     rows += [(f"  floor: {name}", p) for name, p in s["floor_parts_ms"].items()]
     for name, p in rows:
         print(f"{name:38s}{_fmt(p['p50']):>8}{_fmt(p['p95']):>8}")
+    v = s["virtual"]
+    if v["turns"]:
+        print(f"through virtual audio: the reply began before the user had finished (a false end) in "
+              f"{v['talked_over_user']} of {v['turns']} turns; no reply heard after the speech in {v['no_reply_heard']}"
+              " (both left out of the recorded figures)")
     pre = s["preemption"]
     print(f"preemptive replies: {pre['used']} used, {pre['wasted']} wasted (hit rate {pre['hit_rate']}); "
           f"CPU per turn p50 {_fmt(pre['cpu_s_per_turn']['p50'], 2)} s, p95 {_fmt(pre['cpu_s_per_turn']['p95'], 2)} s")

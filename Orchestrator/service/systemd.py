@@ -43,6 +43,7 @@ class UnitSpec:
     start_timeout_s: float
     stop_timeout_s: float
     user: str | None = None
+    nice: int = 0
     overrides: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -63,7 +64,7 @@ def spec_from_config(config: LuxaConfig, scope: Scope, config_path: str | os.Pat
         watchdog_s=svc.watchdog_s, restart_s=svc.restart_s,
         start_limit_interval_s=svc.start_limit_interval_s, start_limit_burst=svc.start_limit_burst,
         start_timeout_s=svc.start_timeout_s, stop_timeout_s=svc.stop_timeout_s,
-        user=svc.system_user if scope == "system" else None, overrides=tuple(overrides),
+        user=svc.system_user if scope == "system" else None, nice=svc.nice, overrides=tuple(overrides),
     )
 
 
@@ -134,6 +135,9 @@ def render_unit(spec: UnitSpec) -> str:
             f"Group={spec.user}",
             "SupplementaryGroups=audio",
             f"StateDirectory={spec.name}",
+            # set by systemd before it drops to User=, which may not lower it itself; not in a user
+            # unit, where a negative Nice= fails the start (the daemon tries, and says if refused)
+            f"Nice={spec.nice}",
             f"Environment={quote('LUXA_SERVICE__STATE_DIR=' + str(spec.state_dir))}",
         ]
     lines += _hardening(spec)

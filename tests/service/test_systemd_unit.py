@@ -89,6 +89,12 @@ def test_system_unit_runs_as_the_service_user_with_audio_group_and_read_only_hom
     assert "LUXA_SERVICE__STATE_DIR=/var/lib/luxa" in s["Environment"]
     assert s["ReadWritePaths"][0].endswith("/models /var/lib/luxa")
     assert s["WantedBy"] == ["multi-user.target"]
+    assert s["Nice"] == ["-10"]  # service.nice, set by systemd before it drops to User=
+
+
+def test_a_user_unit_sets_no_niceness(user_spec):
+    """A user manager cannot lower it: Nice=-10 there would fail the start; the daemon tries itself."""
+    assert "Nice" not in unit_settings(systemd.render_unit(user_spec))
 
 
 def test_a_zero_watchdog_leaves_watchdogsec_out(user_spec):
