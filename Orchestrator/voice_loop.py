@@ -21,7 +21,8 @@ from Core.audio import Audio, dbfs
 from Core.errors import AudioInputError
 from Core.logs import set_turn_id
 from Core.memory import release_free_heap
-from Orchestrator.hearing import hear
+from Orchestrator.hearing import could_be_command, hear
+from Orchestrator.intents.matcher import ANSWER_ONLY
 from Orchestrator.preempt import PREEMPTIONS, HeldSink, Snapshot
 from Orchestrator.turn import Sink, Stopwatch, TurnResult, TurnRunner
 from STT.unfinished import sounds_unfinished
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from Orchestrator.assistant import Assistant
     from Orchestrator.audio_io import FileMicrophone, Microphone
     from Orchestrator.echo import EchoCanceller
+    from Orchestrator.intents import Intents
+    from STT.transcript import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,7 @@ class VoiceLoop:
         self.turn_ids = itertools.count(1)
         self.turn_task: asyncio.Task | None = None
         self.early: asyncio.Task | None = None
+        self._words_task: asyncio.Task | None = None  # a pause transcript matched as a command
         self.tentative: Tentative | None = None
         self._discarded: asyncio.Task | None = None  # a thrown-away reply, until it has put the history back
         self.speech_end: float | None = None
@@ -239,13 +243,32 @@ class VoiceLoop:
 
     def _early_words(self, early: asyncio.Task) -> None:
         """The words of the pause are in: stopping mid-phrase ("turn on the"), the turn waits for more;
-        else the sound decides (STT.vad.Endpointer.words_heard)."""
+        a whole command ends it; else the sound decides (STT.vad.Endpointer.words_heard)."""
         if early is not self.early or early.cancelled():
             return
-        unfinished = early.exception() is None and sounds_unfinished(early.result().text, early.result().language)
-        if unfinished:
-            log.debug("the words stop mid-phrase (%r): waiting for more", early.result().text[-40:])
-        self.endpointer.words_heard(unfinished)
+        heard: Transcript | None = early.result() if early.exception() is None else None
+        unfinished = heard is not None and sounds_unfinished(heard.text, heard.language)
+        if heard is not None and unfinished:
+            log.debug("the words stop mid-phrase (%r): waiting for more", heard.text[-40:])
+        intents = getattr(self.assistant, "intents", None)
+        if heard is None or unfinished or intents is None or not could_be_command(heard):
+            self.endpointer.words_heard(unfinished)
+            return
+        self._words_task = asyncio.create_task(self._command_words(early, intents, heard))
+
+    async def _command_words(self, early: asyncio.Task, intents: Intents, heard: Transcript) -> None:
+        """A short pause transcript that is a whole question to a command ("what time is it") ends
+        the turn now (the match is kept for the answer): smart-turn is often unsure of a flat or
+        synthetic voice, which cost such commands the 600 ms unsure wait. A command that acts (a
+        timer, a light) still waits: the user may go on ("... no, never mind")."""
+        try:
+            match = await intents.match_off_loop(heard.text, heard.language)
+        except Exception as err:  # matching must never stop listening: the sound decides
+            log.warning("command match on the pause failed: %s", err)
+            match = None
+        if early is self.early:
+            whole = match is not None and match.intent in ANSWER_ONLY and not match.unknown
+            self.endpointer.words_heard(False, complete=whole)
 
     def _cancel_early(self) -> None:
         """The user went on: what was started on the pause is thrown away."""

@@ -153,6 +153,7 @@ class Endpointer:
         # until then only the maximum silence ends the turn
         self.wait_for_words = wait_for_words
         self._words_pending = False
+        self._words_complete = False  # the words of this pause make a whole command
         self._verdict_frames = self._end_silence_frames  # the silence that ends this pause, once judged
         self.last_turn_probability: float | None = None  # the model's verdict on the latest pause
         # real speech has many one-frame gaps: early STT started on each would be thrown away
@@ -208,7 +209,7 @@ class Endpointer:
         self._speech_frames = self._silence_run = 0
         self._started = self._paused = False
         self._verdict_frames = self._end_silence_frames
-        self._expect_more = self._words_pending = False
+        self._expect_more = self._words_pending = self._words_complete = False
 
     def _advance(self, speech: bool) -> list[EndpointEvent]:
         events: list[EndpointEvent] = []
@@ -217,7 +218,7 @@ class Endpointer:
             self._silence_run = 0
             self._forget_judgement()  # the speaker went on: whatever the model says is moot
             self._verdict_frames = self._end_silence_frames
-            self._expect_more = self._words_pending = False
+            self._expect_more = self._words_pending = self._words_complete = False
             if self._paused:
                 self._paused = False
                 events.append(self._event("resume"))
@@ -241,11 +242,18 @@ class Endpointer:
         self._read_verdict()
         held = self._expect_more or self._words_pending
         wait = self._hold_frames if held else min(self._end_silence_frames, self._verdict_frames)
+        if not held and self._words_complete and not self._sounds_unfinished():
+            wait = 0  # a synthetic or flat voice leaves the model unsure; the command is whole
         if self._silence_run >= wait or len(self._open) >= self._max_frames:
             events.append(self._event("end", self._audio()))
             self._utterance = None
             self._forget_judgement()
         return events
+
+    def _sounds_unfinished(self) -> bool:
+        """The model's verdict on this pause is in and says the voice goes on."""
+        p = self.last_turn_probability
+        return self.judge is not None and p is not None and p < self.config.turn_threshold
 
     def _read_verdict(self) -> None:
         """Once the model's verdict is in, the silence that ends this pause follows from it."""
@@ -269,13 +277,15 @@ class Endpointer:
             self._judgement.cancel()  # a judgement already running finishes on its thread, unread
             self._judgement = None
 
-    def words_heard(self, unfinished: bool) -> None:
+    def words_heard(self, unfinished: bool, complete: bool = False) -> None:
         """What the words of this pause say (with wait_for_words). Stopping mid-phrase ("turn on the"),
-        the pause ends the turn only after vad.turn_max_silence_ms, whatever the sound says; else the
-        sound decides. Until the speaker speaks again."""
+        the pause ends the turn only after vad.turn_max_silence_ms, whatever the sound says. A whole
+        command (`complete`: "what time is it") ends it now, unless the model heard a voice that goes
+        on. Else the sound decides. Until the speaker speaks again."""
         if self._utterance is not None and self._started:
             self._words_pending = False
             self._expect_more = self._expect_more or unfinished
+            self._words_complete = complete and not self._expect_more
 
     @property
     def judging(self) -> bool:

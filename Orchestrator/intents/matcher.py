@@ -34,6 +34,10 @@ HANDLED = frozenset({
     "HassTurnOn", "HassTurnOff", "HassLightSet",
     "LuxaStop", "LuxaRepeat", "LuxaGetState", "LuxaIdentity",
 })
+# commands that only answer: a turn heard as one of these may end without waiting (nothing is done
+# that a user who goes on would have to undo, unlike a timer or a light)
+ANSWER_ONLY = frozenset({"HassGetCurrentTime", "HassGetCurrentDate", "HassTimerStatus", "LuxaGetState",
+                         "LuxaIdentity", "LuxaRepeat"})
 DEVICE_INTENTS = frozenset({"HassTurnOn", "HassTurnOff", "HassLightSet", "LuxaGetState"})
 # lists Home Assistant fills from its own registry; LUXA's devices fill name and area
 REGISTRY_LISTS = ("name", "area", "floor")

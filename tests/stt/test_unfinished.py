@@ -28,13 +28,14 @@ def test_a_finished_sentence_does_not(text, language):
     assert not sounds_unfinished(text, language)
 
 
-def ends_after(words_at: int | None, unfinished: bool = True, p: float = 0.95, wait: bool = True) -> int | None:
+def ends_after(words_at: int | None, unfinished: bool = True, p: float = 0.95, wait: bool = True,
+               complete: bool = False) -> int | None:
     """Silent frames before the end; the words arrive (words_heard) on silent frame `words_at`."""
     endpointer = Endpointer(LOGIC, STT_RATE, FRAME_MS, detector=ScriptedDetector(), judge=InstantJudge(p),
                             wait_for_words=wait)
     for n, frame in enumerate(frames("S" * 10 + "." * 40)):
         if words_at is not None and n == 10 + words_at:
-            endpointer.words_heard(unfinished)
+            endpointer.words_heard(unfinished, complete=complete)
         if any(e.kind == "end" for e in endpointer.process(frame)):
             return n - 9
     return None
@@ -51,6 +52,12 @@ def test_the_turn_ends_once_the_sound_and_the_words_both_say_finished():
     assert ends_after(1, unfinished=False) == 3  # the words first, then the model's sure verdict
     assert ends_after(1, unfinished=False, p=0.7) == 10  # unsure: turn_unsure_silence_ms
     assert ends_after(None) == 30  # words that never come: the maximum silence ends it
+
+
+def test_a_whole_command_ends_the_turn_when_the_model_is_unsure_but_not_when_it_hears_more():
+    assert ends_after(5, unfinished=False, p=0.7, complete=True) == 6  # unsure: ended by the words, not at 10
+    assert ends_after(5, unfinished=False, p=0.1, complete=True) == 30  # the voice goes on: the model's wait
+    assert ends_after(1, unfinished=True, p=0.7, complete=True) == 30  # mid-phrase words never end it
 
 
 def test_speech_again_clears_the_hold():
