@@ -22,7 +22,6 @@ from Core.errors import AudioInputError
 from Core.logs import set_turn_id
 from Core.memory import release_free_heap
 from Orchestrator.hearing import could_be_command, hear
-from Orchestrator.intents.matcher import ANSWER_ONLY
 from Orchestrator.preempt import PREEMPTIONS, HeldSink, Snapshot
 from Orchestrator.turn import Sink, Stopwatch, TurnResult, TurnRunner
 from STT.unfinished import sounds_unfinished
@@ -267,8 +266,7 @@ class VoiceLoop:
             log.warning("command match on the pause failed: %s", err)
             match = None
         if early is self.early:
-            whole = match is not None and match.intent in ANSWER_ONLY and not match.unknown
-            self.endpointer.words_heard(False, complete=whole)
+            self.endpointer.words_heard(False, complete=match is not None and match.whole_question)
 
     def _cancel_early(self) -> None:
         """The user went on: what was started on the pause is thrown away."""

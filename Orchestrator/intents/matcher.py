@@ -34,8 +34,7 @@ HANDLED = frozenset({
     "HassTurnOn", "HassTurnOff", "HassLightSet",
     "LuxaStop", "LuxaRepeat", "LuxaGetState", "LuxaIdentity",
 })
-# commands that only answer: a turn heard as one of these may end without waiting (nothing is done
-# that a user who goes on would have to undo, unlike a timer or a light)
+# commands that only answer, unlike a timer or a light (IntentMatch.whole_question)
 ANSWER_ONLY = frozenset({"HassGetCurrentTime", "HassGetCurrentDate", "HassTimerStatus", "LuxaGetState",
                          "LuxaIdentity", "LuxaRepeat"})
 DEVICE_INTENTS = frozenset({"HassTurnOn", "HassTurnOff", "HassLightSet", "LuxaGetState"})
@@ -54,6 +53,12 @@ class IntentMatch:
     slots: dict[str, Any] = field(default_factory=dict)  # slot -> value (a device id for name)
     spoken: dict[str, str] = field(default_factory=dict)  # slot -> the words as heard
     unknown: dict[str, str] = field(default_factory=dict)  # device slots heard but not known
+
+    @property
+    def whole_question(self) -> bool:
+        """A command that only answers, with every device it names known: a turn heard as one may
+        end without waiting (nothing is done that a user who goes on would have to undo)."""
+        return self.intent in ANSWER_ONLY and not self.unknown
 
 
 @dataclass
