@@ -89,7 +89,7 @@ class SttConfig(Section):
     max_word_repeats: int = Field(8, ge=2, le=1000)
     max_char_repeats: int = Field(15, ge=2, le=1000)
     window_padding_s: float | None = Field(4.0, ge=0.5, le=30.0)
-    window_min_s: float = Field(10.0, ge=0.0, le=30.0)
+    window_min_s: float = Field(15.0, ge=0.0, le=30.0)
     quiet_lift_dbfs: float | None = Field(-45.0, ge=-60.0, le=-10.0)
     backends: dict[str, SttBackendConfig] = Field(
         default_factory=lambda: {
@@ -354,8 +354,9 @@ class IntentsConfig(Section):
     alert_hz: float = Field(880.0, ge=100.0, le=8000.0)  # the timer's alert tone
     # Whisper's prompt when a short utterance that matched no command is heard again (Orchestrator/hearing.py)
     stt_prompts: dict[str, str] = Field(default_factory=lambda: {
-        "en": "Turn on the light. Dim the lamp to 20 percent. Set a timer, add five minutes, resume the timer. "
-              "Speak softer, louder. Never mind. What time is it?",
+        "en": "Stop. Be quiet. What time is it? Set a timer for five minutes. How long is left on the timer? "
+              "Pause the timer, resume the timer. Turn on the light. Dim the lamp to 20 percent. "
+              "Speak softer, louder. Never mind.",
         "fr": "Allume la lumière. Baisse la lampe à 20 pour cent. Mets un minuteur de cinq minutes. "
               "Parle moins fort, plus fort. Laisse tomber. Quelle heure est-il ?",
     })

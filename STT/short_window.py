@@ -51,8 +51,12 @@ def short_window_model(pad_s: float | None, min_window_s: float, *args, **kwargs
     the living room light. Turn on the living room") until the token bound cuts it, mid-phrase:
     the "lost last word" of a long session. Measured on 48 endpointed passes of the two corpus
     commands (-60 dBFS noise floor, random frame alignment, greedy): 16 wrong at a 5.9 s window,
-    14 at 6.9 s, 2 at 7.9 s, 0 from 8.9 s on and 0 on full windows; a 10 s minimum costs about
-    +50 ms per command (0.18 s instead of 0.13 s, full windows 0.62 s)."""
+    14 at 6.9 s, 2 at 7.9 s, 0 from 8.9 s on and 0 on full windows. On Piper's shorter commands
+    (the 52 English lines of scripts/commands.tsv at 3 speeds and 3 levels, 468 clips) a 10 s or
+    12 s window still looped or dropped a last word ("Never mind" as "Never", "What year is it?"
+    as "What What", "Stop" x 14): 456 right at 10 s and at 12 s, 460 at 15 s, 463 at 20 s, and
+    no loop from 15 s on. A loop costs 0.5-1.6 s of decoding and the fallback model; 15 s costs
+    about +70 ms per command (STT p50 0.29 s instead of 0.22 s; full windows 0.56 s)."""
     from faster_whisper import WhisperModel
 
     if pad_s is None:

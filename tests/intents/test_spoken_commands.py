@@ -1,12 +1,13 @@
-"""The English command set spoken by Piper at three speeds and three levels, heard by the real
-STT and matched (scripts/bench_commands.py measures the latency of the same clips through the
-voice loop).
+"""The English command set spoken by Piper at three speeds and three levels (one combination per
+line, in turn), heard the voice loop's way (the STT chain, then `hear`'s second hearing of a short
+miss) and matched; scripts/bench_commands.py measures every line at every speed and level, and
+the latency of the same clips through the voice loop.
 
-Issue 20 asks for >= 95 %. Measured with whisper-base on Piper's joe voice: 82-94 % over eight
-runs (Piper's synthesis differs from run to run); what is left is whisper-base mishearing short
-synthetic phrases ("Resume" as "Resin", "Speak softer" as "Speak software"), not matching: every
-line of the set matches as text. The floor asserted here is the measured one, so that a
-regression in the STT or the matcher fails it."""
+Issue 20 asks for >= 95 %. With a 15 s encoder window the bench measured 98 % on 468 clips; what
+is left is whisper-base mishearing Piper's "Speak softer" ("Speak software", "Speak"). A run here
+has 52 clips and Piper's synthesis differs from run to run, so one unlucky clip costs 2 %: the
+floor asserted is below the measured figure by that noise, so that a regression in the STT, the
+second hearing or the matcher fails it."""
 from __future__ import annotations
 
 import pytest
@@ -16,11 +17,13 @@ from Orchestrator.assistant import Assistant
 from tests.fakes import CPU
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
-ACCURACY_FLOOR = 0.8
+ACCURACY_FLOOR = 0.9
 
 
 async def test_spoken_commands_are_understood(tmp_path_factory):
     import bench_commands
+
+    from Orchestrator.hearing import hear
 
     config = load_config(environ={}, overrides=bench_commands.overrides(str(tmp_path_factory.mktemp("state"))))
     assistant = Assistant(config, CPU)
@@ -30,7 +33,7 @@ async def test_spoken_commands_are_understood(tmp_path_factory):
         clips = await bench_commands.spoken(assistant.tts, rows)
         wrong = []
         for (_, text, intent, slots), clip in zip(rows, clips):
-            transcript = await assistant.stt.transcribe(clip)
+            transcript = await hear(assistant, clip, await assistant.stt.transcribe(clip))
             match = assistant.intents.match(transcript.text, transcript.language)
             if not bench_commands.agrees(match, intent, slots):
                 wrong.append(f"{text!r} heard as {transcript.text!r}: {match and match.intent} (wanted {intent})")
