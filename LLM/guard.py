@@ -52,6 +52,12 @@ def _repeats(said: list[str], earlier: list[str]) -> bool:
     return False
 
 
+def _recites(said: list[str], system_prompt: str) -> bool:
+    """RECITAL_WORDS words in a row of `said` are words of the system prompt, in its order."""
+    prompt = f" {' '.join(words(system_prompt))} "
+    return any(f" {' '.join(said[i:i + RECITAL_WORDS])} " in prompt for i in range(len(said) - RECITAL_WORDS + 1))
+
+
 def problem(text: str, system_prompt: str, earlier: list[str], language: str | None = None) -> str | None:
     """Why the opening of an answer is unusable, or None."""
     said = words(text)
@@ -61,22 +67,24 @@ def problem(text: str, system_prompt: str, earlier: list[str], language: str | N
         counts = {code: sum(w in common for w in said) for code, common in _COMMON.items()}
         if max(counts.values()) >= 2 and max(counts, key=lambda c: counts[c]) != language:
             return "it answers in another language"
-    prompt = " ".join(words(system_prompt))
-    if any(" ".join(said[i:i + RECITAL_WORDS]) in prompt for i in range(len(said) - RECITAL_WORDS + 1)):
+    if _recites(said, system_prompt):
         return "it recites the system prompt"
     if _repeats(said, earlier):
         return "it repeats an earlier reply"
     return None
 
 
-class LaterRepeats:
+class LaterSentences:
     """After a good opening the answer stops before a later sentence that repeats a sentence of an
-    earlier reply (a follow-up question got the painter's biography again). Each later sentence is
-    held until its first words can be judged; the first one was judged by `problem`."""
+    earlier reply (a follow-up question got the painter's biography again) or reads the system
+    prompt back ("Thank you." -> "I'm glad to help. ... You're a helpful voice assistant."). Each
+    later sentence is held until it ends (the voice speaks whole sentences after the first chunk
+    anyway); the first one was judged by `problem`."""
 
-    def __init__(self, earlier: list[str]) -> None:
+    def __init__(self, earlier: list[str], system_prompt: str = "") -> None:
         self.earlier = earlier
-        self.pending = ""  # the start of a sentence not judged yet
+        self.system_prompt = system_prompt
+        self.pending = ""  # a sentence not judged yet
         self.judged = True  # the sentence being passed through was judged (the first: by `problem`)
         self.done = False
 
@@ -84,26 +92,26 @@ class LaterRepeats:
         """What may be said of `text` now."""
         out = ""
         while text and not self.done:
+            end = _SENTENCE_END.search(text)
             if self.judged:
-                end = _SENTENCE_END.search(text)
-                if end is None or not self.earlier:
+                if end is None or not (self.earlier or self.system_prompt):
                     return out + text
                 out, text, self.judged = out + text[:end.end()], text[end.end():], False
                 continue
-            end = _SENTENCE_END.search(text)
             cut = end.end() if end else len(text)
             self.pending, text = self.pending + text[:cut], text[cut:]
-            if end is not None or len(words(self.pending)) >= CHECK_WORDS:
+            if end is not None:
                 out += self._judge()
         return out
 
     def flush(self) -> str:
-        """The end of the answer: a last short sentence is judged as it is."""
+        """The end of the answer: a last sentence without its full stop is judged as it is."""
         return "" if self.done or self.judged or not words(self.pending) else self._judge()
 
     def _judge(self) -> str:
         pending, self.pending = self.pending, ""
-        if _repeats(words(pending), self.earlier):
+        said = words(pending)
+        if _repeats(said, self.earlier) or _recites(said, self.system_prompt):
             self.done = True
             return ""
         self.judged = True

@@ -212,7 +212,7 @@ class EnhancedLLMManager:
                 last = attempt == len(attempts) - 1
                 held: str | None = ""  # the opening, until it is judged; None once it was let through
                 retry = False
-                later = guard.LaterRepeats(earlier)
+                later = guard.LaterSentences(earlier, instructions)
                 pieces = self._generate(replace(request, messages=chat), turn, deadline)
                 try:
                     async for piece in pieces:

@@ -83,10 +83,16 @@ def recites(reply: str, system_prompt: str, n: int = 4) -> bool:
     return any(" ".join(w[i:i + n]) in prompt for i in range(len(w) - n + 1))
 
 
+# words that make a year in the reply a claim about the present ("what year is it", "this year"),
+# not a fact about another one ("built in 1889", "2024 was a leap year")
+PRESENT_YEAR = re.compile(r"\b(this year|current year|year is it|cette année|année sommes|année est-on|today|aujourd)")
+
+
 def invents_time(reply: str, now: dt.datetime, question: str = "") -> bool:
-    """A clock time not within 2 minutes of now, or a weekday, month or year that is not today's."""
+    """A clock time not within 2 minutes of now, a year that is not this one said as the present
+    one, or a weekday or month that is not today's said about today."""
     low = reply.lower()
-    if re.search(r"\b(year|année)\b", question.lower() + " " + low) and any(
+    if PRESENT_YEAR.search(question.lower() + " " + low) and any(
             int(y) != now.year for y in re.findall(r"\b(19\d\d|20\d\d)\b", low)):
         return True
     for m in re.finditer(r"\b(\d{1,2})[:h](\d{2})\b", low):

@@ -84,9 +84,26 @@ async def test_a_later_sentence_that_repeats_an_earlier_reply_ends_the_answer(fa
 
 
 def test_later_repeats_passes_new_sentences_through_piece_by_piece():
-    from LLM.guard import LaterRepeats
+    from LLM.guard import LaterSentences
 
-    later = LaterRepeats(["The Pacific is the largest ocean."])
+    later = LaterSentences(["The Pacific is the largest ocean."])
     text = "It is about eleven kilometres deep. The Mariana Trench is the deepest point."
     out = "".join(later.feed(text[i:i + 4]) for i in range(0, len(text), 4)) + later.flush()
     assert out == text and not later.done
+
+
+async def test_a_later_sentence_that_reads_the_system_prompt_back_ends_the_answer(fake_config):
+    # bench answers, "Thank you." -> 'I'm glad to help. I'll just add a little more context: "You're a helpful voice assistant."'
+    words = fake_config.llm.system_prompt.rstrip(".").split()[:5]
+    model = FakeBackend("m", ["I'm glad to help.", " I'll just add a little more context:",
+                              f' "{" ".join(words)}."'])
+    result = await _manager(fake_config, model).chat("Thank you.")
+    assert result.reply == "I'm glad to help." and model.calls == 1
+
+
+def test_a_later_sentence_with_a_few_words_of_the_prompt_out_of_order_is_said():
+    from LLM.guard import LaterSentences
+
+    later = LaterSentences([], "You are a helpful voice assistant. Answer briefly, in plain text.")
+    text = "Paris is the capital. A voice is helpful, you are told, in plain words."
+    assert later.feed(text) + later.flush() == text and not later.done

@@ -38,7 +38,7 @@ async def test_stream_yields_pieces_while_the_model_is_still_generating(real_man
             busy_at_first_piece = model.busy == 1
         pieces.append(piece)
     assert busy_at_first_piece is True  # the first piece came out before generation ended
-    assert len(pieces) >= 3
+    assert len(pieces) >= 2  # the first sentence streams as it comes; each later one whole, once judged (LLM/guard.py)
     assert model.busy == 0
 
 
