@@ -6,7 +6,7 @@ levels, then
   - accuracy: every line at every speed and level (9 clips a line) heard by the product's STT
     chain the voice loop's way (`Orchestrator.hearing.hear`) and matched, against the expected
     intent/slots;
-  - turns: one clip a line (a speed and level taken in turn) through the voice loop in real time
+  - turns: one of those clips a line (a speed and level taken in turn) through the voice loop in real time
     (`turn`'s path): the first reply audio, and the intent the loop answered with.
 
     python scripts/bench_commands.py [--json OUT] [--set KEY=VALUE ...]
@@ -92,10 +92,18 @@ async def say(tts, language: str, text: str, speed: float) -> np.ndarray:
     return result.audio.to_rate(16000).samples
 
 
+def in_turn(n: int) -> tuple[float, float]:
+    """The (speed, level) of row `n` when each line is said one way: taken in turn."""
+    return SPEEDS[n % 3], LEVELS_DBFS[(n // 3) % 3]
+
+
 async def spoken(tts, rows: list[tuple[str, str, str, dict]]) -> list:
     """One clip per row: Piper at a speed and level taken in turn."""
-    return [at_level(await say(tts, language, text, SPEEDS[n % 3]), LEVELS_DBFS[(n // 3) % 3])
-            for n, (language, text, _, _) in enumerate(rows)]
+    clips = []
+    for n, (language, text, _, _) in enumerate(rows):
+        speed, level = in_turn(n)
+        clips.append(at_level(await say(tts, language, text, speed), level))
+    return clips
 
 
 async def spoken_every_way(tts, rows: list[tuple[str, str, str, dict]]) -> list[tuple[int, float, float, object]]:
@@ -118,8 +126,10 @@ async def run(config, status, latency: bool) -> dict:
     await assistant.start()
     rows = command_set("en")
     try:
-        heard = []
+        heard, one_way = [], {}
         for n, speed, level, clip in await spoken_every_way(assistant.tts, rows):
+            if (speed, level) == in_turn(n):
+                one_way[n] = clip  # the turns replay these clips, not new syntheses
             language, text, intent, slots = rows[n]
             transcript = await hear(assistant, clip, await assistant.stt.transcribe(clip))  # the voice loop's way
             match = assistant.intents.match(transcript.text, transcript.language)
@@ -128,8 +138,8 @@ async def run(config, status, latency: bool) -> dict:
                           "right": agrees(match, intent, slots)})
         turns = []
         if latency:
-            for (language, text, intent, slots), clip in zip(rows, await spoken(assistant.tts, rows)):
-                result, _ = await one_turn(assistant, clip, name=text)
+            for n, (language, text, intent, slots) in enumerate(rows):
+                result, _ = await one_turn(assistant, one_way[n], name=text)
                 turns.append({"text": text, "intent": result.backends.get("intent"), "wanted": intent,
                               "transcript": result.transcript, "reply": result.reply,
                               "first_audio_ms": result.timings_ms.get("first_audio")})
