@@ -19,6 +19,7 @@ import numpy as np
 
 from Core import metrics
 from Core.audio import STT_RATE, Audio, resample
+from Core.clock import SampleClock
 from Core.errors import LuxaError
 from Core.text import heard_text
 
@@ -32,7 +33,8 @@ CLOSE_WAIT_S = 1.0
 # audio.playback_latency_s is chosen by this: the smallest buffer that does not underrun under load
 UNDERRUNS = metrics.counter("luxa_speaker_underruns_total",
                             "output blocks the audio device asked for before LUXA could fill them, while a reply played")
-MIC_JUMP_S = 0.06  # a mic block this far off the running sample clock: re-anchor its capture times
+MIC_JUMP_S = 0.06  # mic blocks this far on average off the running sample clock: re-anchor their capture times
+MIC_RESTART_S = 0.5  # one block this far off: re-anchor at once
 
 
 class NoAudioDevice(LuxaError):
@@ -93,6 +95,7 @@ class Microphone:
         self.silent = False  # only digital silence, even after a reopen: muted, or a null source
         self._reopened_for_silence = False
         self._queue: asyncio.Queue[tuple[np.ndarray, float]] = asyncio.Queue(maxsize=500)
+        self._dropped = 0  # blocks dropped from a full queue: a break in the sample timeline
         self._stream = None
         self._error: str | None = None
         # time.monotonic() at which the first sample of the frame last yielded was captured (echo cancellation)
@@ -141,6 +144,7 @@ class Microphone:
     def _put(self, block: tuple[np.ndarray, float]) -> None:
         if self._queue.full():  # the loop fell behind: drop the oldest audio, never block
             self._queue.get_nowait()
+            self._dropped += 1
         self._queue.put_nowait(block)
 
     def close(self) -> None:
@@ -166,6 +170,8 @@ class Microphone:
                 continue
             backoff = self.initial_backoff_s
             zeros = 0.0
+            clock = SampleClock(round(MIC_JUMP_S * STT_RATE), round(MIC_RESTART_S * STT_RATE))
+            dropped = self._dropped
             try:
                 while not stop.is_set():
                     try:
@@ -182,8 +188,11 @@ class Microphone:
                     if self.dead_after_s and zeros >= self.dead_after_s and not self.silent:
                         self._only_silence()
                     block = resample(block, rate, STT_RATE) if rate != STT_RATE else block
-                    if not len(pending) or abs(captured - (pending_t + len(pending) / STT_RATE)) > MIC_JUMP_S:
-                        pending_t = captured - len(pending) / STT_RATE  # else contiguous: callbacks jitter, the ADC does not
+                    # callbacks jitter, the ADC does not (Core.clock): the frames' capture times pair them
+                    # with what the speaker played (echo cancellation)
+                    if self._dropped != dropped:
+                        dropped, clock = self._dropped, SampleClock(clock.jump, clock.restart)
+                    pending_t = (clock.place(round(captured * STT_RATE), len(block)) - len(pending)) / STT_RATE
                     pending = np.concatenate([pending, block])
                     while len(pending) >= self.frame_len:
                         frame, pending = pending[: self.frame_len], pending[self.frame_len:]

@@ -18,12 +18,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from Core.audio import STT_RATE, dbfs
+from Core.clock import SampleClock
 from Core.errors import LuxaError
 
 log = logging.getLogger(__name__)
 INSTALL_HINT = "install it with `pip install -e '.[echo]'` (pywebrtc-audio) or run scripts/setup.sh"
 RING_S = 4.0  # reference kept: far more than output latency + acoustic delay
-JUMP_S = 0.06  # a block this far from where the last one ended: the stream restarted (a flush), re-anchor
+JUMP_S = 0.06  # blocks this far on average from where the timeline lays them: a break (an underrun), re-anchor
+RESTART_S = 0.5  # one block this far: a new stream, re-anchor at once
 # the reference is read this much before the frame's capture time (see above); AEC3 cancels an echo
 # 0-500 ms after its reference (measured), nothing that comes before it
 LEAD_S = 0.04
@@ -46,7 +48,13 @@ class Reference:
         self._lock = threading.Lock()
         self._resampler: Any = None
         self._rate = STT_RATE
-        self.anchors = 0  # how often the timeline was re-anchored (stream starts, underruns)
+        # callback times jitter by tens of ms; the device clock does not (Core.clock)
+        self._clock = SampleClock(round(JUMP_S * STT_RATE), round(RESTART_S * STT_RATE))
+
+    @property
+    def anchors(self) -> int:
+        """How often the timeline started again (stream starts, underruns)."""
+        return self._clock.anchors
 
     def write(self, samples: np.ndarray, rate: int, dac_time: float) -> None:
         """`samples` (device rate) start reaching the speaker at `dac_time` (time.monotonic())."""
@@ -60,16 +68,10 @@ class Reference:
         size = len(self._ring)
         if n == 0:
             return
-        start = round(dac_time * STT_RATE)
         with self._lock:
-            if self._end is not None and abs(start - self._end) <= JUMP_S * STT_RATE:
-                # callback times jitter by tens of ms; the device clock does not: keep the blocks contiguous,
-                # so that the delay between reference and echo stays put
-                start = self._end
-            else:
-                self.anchors += 1
-                if self._end is not None and 0 < start - self._end < size:  # a gap: it played nothing then
-                    self._put(self._end, np.zeros(start - self._end, np.float32))
+            start = self._clock.place(round(dac_time * STT_RATE), n)
+            if self._end is not None and 0 < start - self._end < size:  # a gap: it played nothing then
+                self._put(self._end, np.zeros(start - self._end, np.float32))
             self._put(start, samples[-size:] if n > size else samples)
             self._end = start + min(n, size)
 
