@@ -394,6 +394,9 @@ class Speaker:
             was_playing = bool(self._queue)
             self._queue.clear()
             self._idle.set()
+        reference = self.echo_reference
+        if was_playing and reference is not None:
+            reference.cut(time.monotonic())
         output = self._output
         if was_playing and output is not None and self._trouble() is None:
             # abort discards the buffered output_latency worth of audio; off the loop, it may block.

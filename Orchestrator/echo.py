@@ -29,6 +29,11 @@ RESTART_S = 0.5  # one block this far: a new stream, re-anchor at once
 # the reference is read this much before the frame's capture time (see above); AEC3 cancels an echo
 # 0-500 ms after its reference (measured), nothing that comes before it
 LEAD_S = 0.04
+ECHO_TAIL_S = 0.3  # after the speaker's last sound: acoustic delay + most of the room's reverberation
+# and before it: the reported output latency may be off by tens of ms; an echo that came before its
+# reference would reach barge-in whole
+ECHO_AHEAD_S = 0.2
+SILENT_FAR = 1e-3  # a reference below this (-60 dBFS) everywhere: nothing played, no echo to cancel
 FAR_ACTIVE_DBFS = -45.0  # reference frames louder than this count for the ERLE
 SETTLE_S = 1.0  # far-end speech AEC3 needs before its ERLE means anything
 DECIDE_S = 10.0  # far-end speech after which the measured ERLE decides whether aec keeps the mic
@@ -81,6 +86,15 @@ class Reference:
         head = min(len(samples), size - i)
         self._ring[i:i + head] = samples[:head]
         self._ring[:len(samples) - head] = samples[head:]
+
+    def cut(self, at: float) -> None:
+        """Nothing plays from `at` on: barge-in flushed what the device still held, which the
+        callbacks had already written here as played."""
+        start = round(at * STT_RATE)
+        with self._lock:
+            if self._end is not None and start < self._end:
+                lo = max(start, self._end - len(self._ring))
+                self._ring[np.arange(lo, self._end) % len(self._ring)] = 0.0
 
     def read(self, t0: float, n: int) -> np.ndarray:
         """The `n` samples that reached the speaker from `t0` on; zeros where nothing is known."""
@@ -157,17 +171,26 @@ class EchoCanceller:
         self.blocks = 0
 
     def clean(self, frame: np.ndarray, captured_at: float | None) -> np.ndarray:
-        """`frame` without the speaker's echo; `captured_at`: monotonic time of its first sample."""
+        """`frame` without the speaker's echo; `captured_at`: monotonic time of its first sample.
+
+        Once nothing has played for ECHO_TAIL_S the frame goes on as heard: AEC3 still hears it (its
+        state follows the room), but its suppressor, trained on the double talk of an interruption,
+        went on muffling the user's words after the reply had stopped. Offline, the corpus
+        interruptions at 0 / -6 dB (reply stopped 0.6 s into the words): WER 0.53 / 0.57 from its
+        output; with the frames as heard from 0.15, 0.3 or 0.45 s after the echo's end 0.22 / 0.21,
+        0.21 / 0.24, 0.29 / 0.29; with no echo at all 0.19 / 0.13."""
+        tail, ahead = round(ECHO_TAIL_S * STT_RATE), round(ECHO_AHEAD_S * STT_RATE)
         if captured_at is None:  # a source with no clock (a file): nothing played can be in it
-            far = np.zeros(len(frame), np.float32)
+            around = np.zeros(tail + len(frame) + ahead, np.float32)
         else:
-            far = self.reference.read(captured_at - LEAD_S, len(frame))
+            around = self.reference.read(captured_at - LEAD_S - ECHO_TAIL_S, tail + len(frame) + ahead)
+        far = around[tail:tail + len(frame)]
         started = time.thread_time()  # CPU of this thread (AEC3 runs on it): other threads' load does not count
         out = self._processor.process(np.ascontiguousarray(frame, np.float32), far)
         self.cpu_s += time.thread_time() - started
         self.blocks += len(frame) // (STT_RATE // 100)
         self.meter.add(frame, out, far)
-        return out
+        return out if np.abs(around).max(initial=0.0) >= SILENT_FAR else frame
 
     @property
     def converged(self) -> bool:

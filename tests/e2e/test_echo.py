@@ -3,9 +3,10 @@ back into the virtual mic ~65 ms late, 6 dB quieter, reverberant (audio_harness.
 daemon for the module; the full counts (20 replies, 20 interruptions per level) are in
 `python run_assistant.py bench echo` (scripts/bench_echo.py, which these cases share).
 
-Not here yet: the user interrupting at 0 / -6 dB. On the final code it failed in the e2e run (the
-reply to the no-echo reference question was cut by a barge-in on the reply's first words, and the
-rig's turn bookkeeping lost step); see docs/BENCHMARKS.md and issue 19's report."""
+The user interrupting at the echo's level (0 dB, `--long`): barge-in fires and playback stops.
+What is heard of the interruption is printed, not asserted: while both talk AEC3's suppressor
+muffles the user's first words, and they are often misheard (issue 19 is open on that; `bench
+echo` counts it)."""
 from __future__ import annotations
 
 import re
@@ -14,10 +15,11 @@ import sys
 
 import pytest
 from audio_harness import have_pulseaudio, have_sox
-from bench_echo import Rig
+from bench_echo import Rig, at_level, english_clips
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (have_pulseaudio() and have_sox()),
                                                   reason="needs PulseAudio and sox (scripts/setup.sh)")]
+STOP_MAX_S = 3.0  # the user's first word -> speaker silent (barge_in_min_ms + detection + device buffer, loaded CI)
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +29,11 @@ def rig(room, tmp_path_factory):
     luxa.close()
 
 
-# Not in `make test` while issue 19 is open: in the clean-clone CI run AEC3 reduced the echo by only
-# 8.7 dB on the rig and the daemon fell back to half_duplex (as designed), so the ERLE check failed;
-# aec is not the default for that reason. Run with `pytest tests/e2e/test_echo.py --long`.
+# Long form while issue 19 is open. In a clean-clone CI run AEC3 reduced the echo by only 8.7 dB and
+# the daemon fell back to half_duplex: the mic's frames then took each callback's time, which a loaded
+# machine moves by tens of ms (fixed: Core.clock). Since then 1 of 36 solo replies on the rig still
+# cut itself (on the daemon's first reply), about a 5 % chance for these two: too flaky for CI.
+# Run with `pytest tests/e2e/test_echo.py --long`.
 @pytest.mark.long
 def test_luxa_speaking_alone_never_interrupts_itself(rig, question):
     assert any("barge-in: aec" in line for line in rig.luxa.lines), "auto did not choose aec"
@@ -39,6 +43,19 @@ def test_luxa_speaking_alone_never_interrupts_itself(rig, question):
     assert erle and erle[-1] >= 10.0, f"measured ERLE: {erle}"
     print(f"\nsolo replies: {len(fired)}, barge-ins on its own voice: 0; ERLE {erle[-1]:.1f} dB; "
           f"echo at the mic {rig.session.echo_dbfs} dBFS, {rig.session.delay_ms} ms late")
+
+
+# Long form while issue 19 is open: on the rig a command at the echo's level stopped the reply in 13 of
+# 14 tries this session (the miss: barge-in never fired), too few for CI
+@pytest.mark.long
+def test_the_user_interrupts_at_the_echos_level_and_playback_stops(rig, question, corpus_dir, tmp_path):
+    clip = next(c for c in english_clips(corpus_dir) if c.name == "living_room_light_en.wav")
+    wav = at_level(clip, rig.session.echo_dbfs or -27.0, tmp_path)
+    case = rig.interrupt(question, clip, wav, 0.0)
+    print(f"\n0 dB: barge-in {case.barge_in}, stop {case.stop_s} s after the first word, heard {case.heard!r} "
+          f"(WER {case.wer})")
+    assert case.barge_in, "a normal voice over the reply did not interrupt it"
+    assert case.stop_s is not None and case.stop_s <= STOP_MAX_S, f"playback went on: {case.stop_s}"
 
 
 def test_doctor_measures_the_echo_path(room, repo_root):

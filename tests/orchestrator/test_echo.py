@@ -75,6 +75,19 @@ def test_aec3_removes_a_delayed_reverberant_echo_and_keeps_the_users_speech():
     after = slice(int(4.8 * RATE), 4 * RATE + len(user))
     kept = np.sum(out[after] ** 2) / np.sum(mic[after] ** 2)
     assert 0.5 < kept < 2.0, kept
+    # ... as heard, untouched, once nothing has played for the echo's tail: AEC3's suppressor would
+    # otherwise go on muffling them after double talk
+    assert np.array_equal(out[int(4.8 * RATE):], mic[int(4.8 * RATE):len(out)])
+    assert not np.array_equal(out[int(4.0 * RATE):int(4.2 * RATE)], mic[int(4.0 * RATE):int(4.2 * RATE)])
+
+
+def test_a_barge_in_cuts_the_reference_where_the_flushed_audio_would_have_played():
+    ref = Reference()
+    for i in range(25):  # 1 s written ahead of the speaker, as the callbacks do
+        ref.write(np.ones(640, np.float32), RATE, 10.0 + i * 0.04)
+    ref.cut(10.5)  # the device's buffer was flushed: nothing after this reached the speaker
+    assert ref.read(10.2, 1600).min() == 1.0
+    assert not ref.read(10.5, 8000).any()
 
 
 def test_the_self_test_reaches_the_threshold_with_the_real_library():
