@@ -41,6 +41,8 @@ RESULTS_KEPT = 20
 ANNOUNCE_POLL_S = 0.1  # how often a pending announcement looks for a gap between turns
 CHIME_S = 0.15  # each of the two beeps before a timer's announcement
 ECHO_REPORT_S = 20.0  # aec: the measured ERLE is logged every this much of our own voice
+BARGE_GAPS_MS = 210  # with the echo cancelled, gaps this long in all may break the user's speech (below)
+REPLAY_AEC_MS = 1500  # replayed on barge-in with the echo cancelled (see VoiceLoop.__init__)
 BARGE_INS = metrics.counter("luxa_barge_in_total", "replies interrupted by the user")
 
 
@@ -95,14 +97,24 @@ class VoiceLoop:
         self._discarded: asyncio.Task | None = None  # a thrown-away reply, until it has put the history back
         self.speech_end: float | None = None
         self._barge_ms = 0.0
+        # with the echo cancelled: which of the latest frames were speech (see _hear_while_busy)
+        self._barge_window: collections.deque[bool] = collections.deque(
+            maxlen=(self.config.audio.barge_in_min_ms + BARGE_GAPS_MS) // self.config.audio.frame_ms)
         # echo cancellation on every mic frame (barge-in mode aec); None: the frames as heard
         self.echo = echo
         self.barge_mode = barge_mode(self.config.audio.barge_in, echo)
         self._echo_report_at = 0.0  # seconds of our own voice heard at which the next ERLE line is logged
         # frames heard while busy, replayed into the endpointer on barge-in so the first
-        # syllables of the interruption are part of the next utterance
-        keep = (self.config.vad.pre_roll_ms + self.config.audio.barge_in_min_ms) // self.config.audio.frame_ms + 1
-        self._recent: collections.deque[np.ndarray] = collections.deque(maxlen=keep)
+        # syllables of the interruption are part of the next utterance. With the echo cancelled,
+        # more: AEC3's suppressor chops the first words said over the reply, barge-in fires only once
+        # 250 ms in a row are heard as speech, and that was often well after the user began (the
+        # turn then opened on "...ving room light"); the reply's cancelled echo before them is quiet.
+        # Without it, what came before is our own voice, which the endpointer would take for the user.
+        frame_ms = self.config.audio.frame_ms
+        self._replay_frames = (self.config.vad.pre_roll_ms + self.config.audio.barge_in_min_ms) // frame_ms + 1
+        self._replay_aec_frames = REPLAY_AEC_MS // frame_ms
+        self._recent: collections.deque[np.ndarray] = collections.deque(maxlen=max(self._replay_frames,
+                                                                                     self._replay_aec_frames))
         # the latest turns, for `turn` and tests; bounded, because a daemon answers for days
         self.results: collections.deque[TurnResult] = collections.deque(maxlen=RESULTS_KEPT)
         self.wake = None
@@ -172,16 +184,22 @@ class VoiceLoop:
         gate = mode == "half_duplex" or (mode == "aec" and self.echo is not None and not self.echo.converged)
         if gate and speaking and dbfs(frame) < self.config.audio.barge_in_loud_dbfs:
             self._barge_ms = 0.0
+            self._barge_window.clear()
             return False
-        if self.barge_detector.is_speech(frame):
-            self._barge_ms += self.config.audio.frame_ms
-        else:
-            self._barge_ms = 0.0
-        if self._barge_ms >= self.config.audio.barge_in_min_ms:
+        speech = self.barge_detector.is_speech(frame)
+        self._barge_ms = self._barge_ms + self.config.audio.frame_ms if speech else 0.0
+        self._barge_window.append(speech)
+        # While both talk AEC3's suppressor chops the user's words into pieces, so with the echo
+        # cancelled barge_in_min_ms of speech within a window BARGE_GAPS_MS longer counts; a run in a
+        # row would often come only after the command was over (at -6 dB: 4 misses in 6 tries).
+        heard_ms = (sum(self._barge_window) * self.config.audio.frame_ms if mode == "aec" and not gate
+                    else self._barge_ms)
+        if heard_ms >= self.config.audio.barge_in_min_ms:
             self._barge_in()
             if mode in ("half_duplex", "aec"):  # the endpointer did not hear these frames: replay them
                 self.endpointer.reset()
-                for earlier in list(self._recent)[:-1]:
+                replay = self._replay_aec_frames if mode == "aec" and not gate else self._replay_frames
+                for earlier in list(self._recent)[-replay:-1]:
                     for event in self.endpointer.process(earlier):
                         self._on_event(event)
             return True
@@ -209,6 +227,7 @@ class VoiceLoop:
         log.info("barge-in: the user spoke over the reply")
         BARGE_INS.inc()
         self._barge_ms = 0.0
+        self._barge_window.clear()
         self.speaker.stop()
         if self.turn_task and not self.turn_task.done():
             self.turn_task.cancel()
