@@ -165,6 +165,7 @@ class EchoCanceller:
         self.min_erle_db = min_erle_db
         self.decided: bool | None = None  # the verdict on this device, once DECIDE_S of our voice was heard
         self.decided_erle_db: float | None = None
+        self._converged = False
         self.reference = Reference()
         self.meter = ErleMeter()
         self.cpu_s = 0.0  # CPU in the canceller, for the cost per 10 ms frame
@@ -194,13 +195,20 @@ class EchoCanceller:
 
     @property
     def converged(self) -> bool:
-        """The echo is measured to be cancelled: ERLE at least min_erle_db over the last second of
-        our voice (until then barge-in is half_duplex's); or the mic does not hear our voice at all
-        (a headset: nothing to cancel)."""
+        """The echo is measured to be cancelled: ERLE at least min_erle_db over a second of our voice
+        (until then barge-in is half_duplex's); or the mic does not hear our voice at all (a headset:
+        nothing to cancel). Once true it stays so (the verdict after DECIDE_S may still give up on
+        aec): the user talking over the reply lowers the measured ERLE too (the mic hears more than
+        the echo), and at the echo's level it fell under 10 dB within half a second of their words,
+        which closed the gate on the very interruption it was to let through."""
+        if self._converged:
+            return True
         recent = self.meter.recent_db(SETTLE_S)
         if recent is None:
-            return self.meter.far_s >= DECIDE_S and not self.meter.echo_heard
-        return recent >= self.min_erle_db
+            self._converged = self.meter.far_s >= DECIDE_S and not self.meter.echo_heard
+        else:
+            self._converged = recent >= self.min_erle_db
+        return self._converged
 
     @property
     def cpu_us_per_10ms(self) -> float:

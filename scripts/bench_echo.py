@@ -40,6 +40,7 @@ REPLY_ARGS = ["--set", "intents.enabled=false", "--set", "llm.max_tokens=100",
                        "eight sentences."]
 INTERRUPT_AFTER_S = 1.5  # into the reply: the user talks over the first sentence
 QUIET_S = 0.5  # silence this long on the speaker after the interruption: playback stopped (sentence gaps are shorter)
+REPLY_LEFT_S = 1.0  # a reply that was not interrupted must have played this long over the user's words
 TRIES = 3  # a reply that ended before the user's first words is no interruption: asked again
 
 
@@ -231,6 +232,8 @@ class Rig:
             self._settle()
         played = spk.stop()
         stopped = first_quiet_stretch(played, after_s=at, min_s=QUIET_S)
+        if not case.barge_in and stopped is not None and stopped - at - onset < REPLY_LEFT_S:
+            return None  # the reply ended by itself too soon after the user's first word to count
         case.stop_s = round(stopped - at - onset, 2) if stopped is not None and case.barge_in else None
         return case
 
