@@ -48,6 +48,10 @@ class SampleClock:
         self._next = start + n
         return start
 
+    def reset(self) -> None:
+        """A break the caller knows of (audio dropped): the next block anchors the timeline."""
+        self._next = None
+
     def _anchor(self, reported: int, n: int) -> int:
         self.anchors += 1
         self._error = 0.0

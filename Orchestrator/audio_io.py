@@ -191,7 +191,8 @@ class Microphone:
                     # callbacks jitter, the ADC does not (Core.clock): the frames' capture times pair them
                     # with what the speaker played (echo cancellation)
                     if self._dropped != dropped:
-                        dropped, clock = self._dropped, SampleClock(clock.jump, clock.restart)
+                        dropped = self._dropped
+                        clock.reset()
                     pending_t = (clock.place(round(captured * STT_RATE), len(block)) - len(pending)) / STT_RATE
                     pending = np.concatenate([pending, block])
                     while len(pending) >= self.frame_len:

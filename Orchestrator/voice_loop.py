@@ -96,8 +96,7 @@ class VoiceLoop:
         self.tentative: Tentative | None = None
         self._discarded: asyncio.Task | None = None  # a thrown-away reply, until it has put the history back
         self.speech_end: float | None = None
-        self._barge_ms = 0.0
-        # with the echo cancelled: which of the latest frames were speech (see _hear_while_busy)
+        # which of the latest frames were speech (see _hear_while_busy)
         self._barge_window: collections.deque[bool] = collections.deque(
             maxlen=(self.config.audio.barge_in_min_ms + BARGE_GAPS_MS) // self.config.audio.frame_ms)
         # echo cancellation on every mic frame (barge-in mode aec); None: the frames as heard
@@ -183,18 +182,15 @@ class VoiceLoop:
         # without echo cancellation (or before it has converged) the mic hears our own voice: only loud speech counts
         gate = mode == "half_duplex" or (mode == "aec" and self.echo is not None and not self.echo.converged)
         if gate and speaking and dbfs(frame) < self.config.audio.barge_in_loud_dbfs:
-            self._barge_ms = 0.0
             self._barge_window.clear()
             return False
-        speech = self.barge_detector.is_speech(frame)
-        self._barge_ms = self._barge_ms + self.config.audio.frame_ms if speech else 0.0
-        self._barge_window.append(speech)
-        # While both talk AEC3's suppressor chops the user's words into pieces, so with the echo
-        # cancelled barge_in_min_ms of speech within a window BARGE_GAPS_MS longer counts; a run in a
-        # row would often come only after the command was over (at -6 dB: 4 misses in 6 tries).
-        heard_ms = (sum(self._barge_window) * self.config.audio.frame_ms if mode == "aec" and not gate
-                    else self._barge_ms)
-        if heard_ms >= self.config.audio.barge_in_min_ms:
+        self._barge_window.append(self.barge_detector.is_speech(frame))
+        # Speech must last barge_in_min_ms in a row (a cough does not interrupt). While both talk
+        # AEC3's suppressor chops the user's words into pieces, so with the echo cancelled that much
+        # within a window BARGE_GAPS_MS longer counts; a run in a row would often come only after the
+        # command was over (at -6 dB: 4 misses in 6 tries).
+        frames = sum(self._barge_window) if mode == "aec" and not gate else trailing_run(self._barge_window)
+        if frames * self.config.audio.frame_ms >= self.config.audio.barge_in_min_ms:
             self._barge_in()
             if mode in ("half_duplex", "aec"):  # the endpointer did not hear these frames: replay them
                 self.endpointer.reset()
@@ -226,7 +222,6 @@ class VoiceLoop:
     def _barge_in(self) -> None:
         log.info("barge-in: the user spoke over the reply")
         BARGE_INS.inc()
-        self._barge_ms = 0.0
         self._barge_window.clear()
         self.speaker.stop()
         if self.turn_task and not self.turn_task.done():
@@ -418,6 +413,16 @@ class VoiceLoop:
             raise
         finally:
             self._set_state(State.LISTENING)
+
+
+def trailing_run(flags: collections.deque[bool]) -> int:
+    """How many of the latest flags (oldest first) in a row are true."""
+    run = 0
+    for flag in reversed(flags):
+        if not flag:
+            break
+        run += 1
+    return run
 
 
 def barge_mode(configured: str, echo: EchoCanceller | None) -> str:
