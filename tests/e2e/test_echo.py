@@ -31,8 +31,8 @@ def rig(room, tmp_path_factory):
 
 # Long form while issue 19 is open. In a clean-clone CI run AEC3 reduced the echo by only 8.7 dB and
 # the daemon fell back to half_duplex: the mic's frames then took each callback's time, which a loaded
-# machine moves by tens of ms (fixed: Core.clock). Since then 1 of 36 solo replies on the rig still
-# cut itself (on the daemon's first reply), about a 5 % chance for these two: too flaky for CI.
+# machine moves by tens of ms (fixed: Core.clock). Since then this test's first reply still cut
+# itself in 2 of 4 runs (the bench scripts' solo replies: 0 of 50): not steady enough for CI.
 # Run with `pytest tests/e2e/test_echo.py --long`.
 @pytest.mark.long
 def test_luxa_speaking_alone_never_interrupts_itself(rig, question):
