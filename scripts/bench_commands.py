@@ -97,6 +97,15 @@ def in_turn(n: int) -> tuple[float, float]:
     return SPEEDS[n % 3], LEVELS_DBFS[(n // 3) % 3]
 
 
+async def spoken(tts, rows: list[tuple[str, str, str, dict]]) -> list:
+    """One clip per row: Piper at a speed and level taken in turn."""
+    clips = []
+    for n, (language, text, _, _) in enumerate(rows):
+        speed, level = in_turn(n)
+        clips.append(at_level(await say(tts, language, text, speed), level))
+    return clips
+
+
 async def spoken_every_way(tts, rows: list[tuple[str, str, str, dict]]) -> list[tuple[int, float, float, object]]:
     """(row index, speed, level, clip) for every row at every speed and level: 9 clips a row, so
     that one unlucky synthesis moves the figure by 0.2 %, not by 2 %."""
