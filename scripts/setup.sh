@@ -55,6 +55,22 @@ if [ ! -x .venv/bin/python ]; then
 fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 
+# llama-cpp-python compiles llama.cpp for this CPU (-march=native). On a Xeon with AMX that brings
+# in ggml's AMX matrix kernels, which crash the process on the first prompt longer than one token
+# with the Q4 models LUXA ships (SIGSEGV in ggml_backend_amx_mul_mat; llama.cpp issues 20824 and
+# 16315). Built without AMX, llama.cpp uses its AVX-512 kernels on those machines.
+no_amx=""
+if grep -qw amx_int8 /proc/cpuinfo 2>/dev/null \
+   && echo 'int main(void){return 0;}' | "${CC:-cc}" -x c -mno-amx-int8 - -o /dev/null 2>/dev/null; then
+  no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  export CFLAGS="${CFLAGS:-} $no_amx" CXXFLAGS="${CXXFLAGS:-} $no_amx"
+fi
+llama_has_amx() {
+  local lib
+  lib=$(.venv/bin/python -c 'import llama_cpp, pathlib; print(pathlib.Path(llama_cpp.__file__).parent / "lib")' 2>/dev/null) || return 1
+  grep -qs ggml_backend_amx_mul_mat "$lib"/libggml-cpu.so*
+}
+
 # --- Python packages: reinstalled only when their lists change --------------------------------
 # echo: WebRTC's echo canceller (a 0.4 MB wheel), for the default barge-in mode on speakers
 extras=dev,echo
@@ -85,6 +101,14 @@ if [ ! -f "$stamp" ] && [ ! -f ".venv/.luxa-setup-$(stamp_for dev,echo,echo-comp
   fi
   rm -f .venv/.luxa-setup-*
   touch "$stamp"
+fi
+# pip's wheel cache, or an install made before this check, may hold an AMX build: build it again
+if [ -n "$no_amx" ] && llama_has_amx; then
+  say "rebuilding llama-cpp-python without AMX kernels, which crash on this CPU (about 4 minutes on 2 cores)"
+  llama=$(grep -o '"llama-cpp-python[^"]*"' pyproject.toml | tr -d '"')
+  "${pip[@]}" cache remove 'llama_cpp_python*' >/dev/null 2>&1 || true  # else pip installs the cached AMX wheel again
+  "${pip[@]}" install --force-reinstall --no-deps "$llama"
+  if llama_has_amx; then say "llama-cpp-python still has AMX kernels after the rebuild"; exit 1; fi
 fi
 
 # --- the satellite tests' wyoming-satellite, in its own venv (it pins an older wyoming) ----------
