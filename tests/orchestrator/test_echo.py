@@ -195,3 +195,97 @@ async def test_a_poor_measured_erle_falls_back_to_half_duplex_with_one_line(monk
     assert [r.levelname for r in caplog.records if "half_duplex instead of aec" in r.getMessage()] == ["WARNING"]
     assert not loop._hear_while_busy(frame)  # a normal voice no longer interrupts
     loop.turn_task.cancel()
+
+
+class Scripted:
+    """A barge-in detector that hears speech where `pattern` (repeated) says so."""
+
+    def __init__(self, pattern: list[bool]) -> None:
+        self._flags = iter(pattern * 100)
+
+    def is_speech(self, frame: np.ndarray) -> bool:
+        return next(self._flags)
+
+
+class Counting(EverySpeech):
+    """An endpointer that counts the frames replayed into it."""
+
+    def __init__(self) -> None:
+        self.fed = 0
+
+    def process(self, frame: np.ndarray) -> list:
+        self.fed += 1
+        return []
+
+
+CHOPPED = [True, True, False]  # the user's words as AEC3's suppressor leaves them over the reply
+
+
+async def test_with_the_echo_cancelled_chopped_speech_within_the_window_interrupts(monkeypatch):
+    loop, speaker = await aec_loop(FakeCanceller(converged=True, verdict=None), monkeypatch)
+    loop.barge_detector = Scripted(CHOPPED)
+    frames = 0
+    while speaker.stopped == 0 and frames < 60:
+        loop._hear_while_busy(loop._cancel_echo(normal_voice()))
+        frames += 1
+    # 250 ms of speech (9 frames of 30 ms) within 460 ms (15 frames): two of every three frames are
+    # speech, so the 9th speech frame, the 13th frame, interrupts
+    assert speaker.stopped == 1 and frames == 13
+    loop.turn_task.cancel()
+
+
+async def test_without_echo_cancellation_speech_must_last_in_a_row(monkeypatch):
+    monkeypatch.setattr(voice_loop, "Endpointer", EverySpeech)
+    monkeypatch.setattr(voice_loop, "SpeechDetector", EverySpeech)
+    config = load_config(overrides=["audio.barge_in=headset"], environ={})
+    speaker = Speaker()
+    loop = VoiceLoop(SimpleNamespace(config=config), SimpleNamespace(frame_time=1.0), speaker,
+                     show=lambda s: None)  # type: ignore[arg-type]
+    loop.turn_task = asyncio.create_task(asyncio.sleep(60))
+    loop.barge_detector = Scripted(CHOPPED)
+    for _ in range(60):
+        loop._hear_while_busy(normal_voice())
+    assert speaker.stopped == 0  # a run of two frames is a cough, whatever the window holds
+    loop.barge_detector = Scripted([True])
+    for _ in range(9):
+        loop._hear_while_busy(normal_voice())
+    assert speaker.stopped == 1
+    loop.turn_task.cancel()
+
+
+async def test_a_barge_in_replays_the_last_1_5_s_with_the_echo_cancelled_else_only_the_onset(monkeypatch):
+    fed = {}
+    for converged in (True, False):
+        loop, speaker = await aec_loop(FakeCanceller(converged=converged, verdict=None), monkeypatch)
+        loop.endpointer = Counting()
+        loud = np.full(480, 0.5, np.float32)  # before convergence only loud speech interrupts
+        for _ in range(100):  # 3 s of audio fill the replay buffer; the window is emptied so none interrupts
+            loop._hear_while_busy(loud)
+            loop._barge_window.clear()
+        assert speaker.stopped == 0
+        for _ in range(9):
+            loop._hear_while_busy(loud)
+        assert speaker.stopped == 1
+        fed[converged] = loop.endpointer.fed
+        loop.turn_task.cancel()
+    frame_ms = 30
+    assert fed[True] == voice_loop.REPLAY_AEC_MS // frame_ms - 1  # the frame that fired is fed by the caller
+    assert fed[False] == (300 + 250) // frame_ms + 1 - 1  # pre_roll + barge_in_min: our own voice before it
+
+
+def test_convergence_stays_once_reached_while_the_user_talks_over_the_reply():
+    canceller = EchoCanceller(min_erle_db=10.0)
+    canceller.meter = SimpleNamespace(recent_db=lambda s: 6.0, far_s=5.0, echo_heard=True)  # type: ignore[assignment]
+    assert not canceller.converged
+    canceller.meter.recent_db = lambda s: 25.0
+    assert canceller.converged
+    canceller.meter.recent_db = lambda s: 9.0  # the user's voice in the mic lowers the measured ERLE
+    assert canceller.converged
+
+
+def test_trailing_run_counts_the_latest_flags_in_a_row():
+    import collections
+
+    assert voice_loop.trailing_run(collections.deque([True, False, True, True])) == 2
+    assert voice_loop.trailing_run(collections.deque([True, True, False])) == 0
+    assert voice_loop.trailing_run(collections.deque()) == 0
