@@ -10,7 +10,11 @@ from 0.9 s to about 0.26 s.
 """
 from __future__ import annotations
 
+import collections
+import hashlib
 import math
+import threading
+from typing import Any, Callable
 
 import numpy as np
 
@@ -32,6 +36,35 @@ def trim_padding(features: np.ndarray, pad_frames: int, min_frames: int = 0) -> 
     content = int(voiced[-1]) + 1 if voiced.size else 1
     keep = min(features.shape[-1], max(content + pad_frames, min_frames))
     return np.ascontiguousarray(features[:, :keep]) if keep < features.shape[-1] else features
+
+
+class EncoderCache:
+    """The last few encoder outputs, by the features they were computed from.
+
+    A short utterance that matches no command is decoded a second time with the commands' prompt
+    (Orchestrator/hearing.py): same audio, same features, same encoder output. The encoder is most
+    of a short clip's STT on a CPU (the 15 s window), and the second hearing sat between the first
+    transcript and the LLM's start, so a short question waited for the encoder twice."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self.hits = 0
+        self._entries: collections.OrderedDict[bytes, Any] = collections.OrderedDict()
+        self._lock = threading.Lock()  # backends decode in their own threads
+
+    def get(self, features: np.ndarray, encode: Callable[[np.ndarray], Any]) -> Any:
+        key = hashlib.blake2b(features.tobytes(), digest_size=16).digest() + repr(features.shape).encode()
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return self._entries[key]
+        encoded = encode(features)
+        with self._lock:
+            self._entries[key] = encoded
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return encoded
 
 
 def max_new_tokens(duration_s: float, prompt_allowance: int = 8) -> int:
@@ -65,7 +98,11 @@ def short_window_model(pad_s: float | None, min_window_s: float, *args, **kwargs
     min_frames = round(min_window_s * FRAMES_PER_SECOND)
 
     class ShortWindowWhisper(WhisperModel):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.encoded = EncoderCache()  # freed with the model (a CUDA failure drops it)
+
         def encode(self, features):  # faster-whisper's one place that runs the encoder
-            return super().encode(trim_padding(features, pad_frames, min_frames))
+            return self.encoded.get(trim_padding(features, pad_frames, min_frames), super().encode)
 
     return ShortWindowWhisper(*args, **kwargs)

@@ -162,3 +162,24 @@ async def test_a_missing_model_is_skipped_and_the_next_real_backend_answers(comm
         assert result.backend == "tiny_en" and result.text
     finally:
         await manager.close()
+
+
+async def test_a_second_hearing_of_the_same_audio_reuses_the_encoder_output(greedy_stt, command_clips, greedy_config):
+    """hear()'s second decode (Orchestrator/hearing.py) has the same features: the encoder runs once,
+    and what the decoder makes of the cached output is what it makes of a fresh one."""
+    from STT.short_window import EncoderCache
+    from STT.transcript import DecodeOptions
+
+    model = greedy_stt.chain.members[0].backend._model
+    clip = load_audio(command_clips[0].path)
+    prompt = greedy_config.intents.stt_prompts["en"]
+    first = await greedy_stt.transcribe(clip, "en")
+    hits = model.encoded.hits
+    again = await greedy_stt.transcribe(clip, "en", DecodeOptions(prompt=prompt))
+    assert model.encoded.hits == hits + 1
+    model.encoded = EncoderCache()  # nothing cached: the encoder runs afresh
+    fresh = await greedy_stt.transcribe(clip, "en", DecodeOptions(prompt=prompt))
+    assert model.encoded.hits == 0
+    assert again.text == fresh.text and word_error_rate([command_clips[0].reference], [again.text]) <= 0.2
+    await greedy_stt.transcribe(load_audio(command_clips[1].path), "en")  # other audio: no hit
+    assert model.encoded.hits == 0 and first.text

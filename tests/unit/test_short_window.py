@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from STT.short_window import WHISPER_MAX_LENGTH, max_new_tokens, trim_padding
+from STT.short_window import WHISPER_MAX_LENGTH, EncoderCache, max_new_tokens, trim_padding
 
 
 def _window(content_frames: int) -> np.ndarray:
@@ -47,3 +47,21 @@ def test_token_bound_grows_with_the_clip_and_stays_within_whisper():
     assert max_new_tokens(0.0) >= 16
     assert max_new_tokens(3.0) < max_new_tokens(10.0) < 200
     assert max_new_tokens(3600.0) <= WHISPER_MAX_LENGTH - 8
+
+
+def test_the_encoder_cache_runs_the_encoder_once_per_features_and_keeps_the_latest():
+    runs: list[float] = []
+
+    def encode(features: np.ndarray) -> float:
+        runs.append(float(features.sum()))
+        return float(features.sum())
+
+    cache = EncoderCache(size=2)
+    a, b, c = (np.full((80, 1500), v, np.float32) for v in (1.0, 2.0, 3.0))
+    assert cache.get(a, encode) == cache.get(a.copy(), encode) == 120000.0  # the same content, another array
+    assert runs == [120000.0] and cache.hits == 1
+    cache.get(b, encode)
+    cache.get(c, encode)  # a is the oldest: dropped
+    cache.get(a, encode)
+    assert len(runs) == 4 and cache.hits == 1
+    assert cache.get(a[:, :1000], encode) == 80000.0 and len(runs) == 5  # a shorter window is other features
