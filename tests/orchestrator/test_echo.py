@@ -3,6 +3,7 @@ synthetic echo, and how the barge-in mode is chosen and given up."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import sys
 from types import SimpleNamespace
@@ -284,8 +285,6 @@ def test_convergence_stays_once_reached_while_the_user_talks_over_the_reply():
 
 
 def test_trailing_run_counts_the_latest_flags_in_a_row():
-    import collections
-
     assert voice_loop.trailing_run(collections.deque([True, False, True, True])) == 2
     assert voice_loop.trailing_run(collections.deque([True, True, False])) == 0
     assert voice_loop.trailing_run(collections.deque()) == 0

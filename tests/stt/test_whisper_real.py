@@ -10,7 +10,8 @@ from Core.models import resolve
 from STT import RobustSTTManager
 from STT.hygiene import prepare
 from STT.scoring import word_error_rate
-from STT.short_window import short_window_model
+from STT.short_window import EncoderCache, short_window_model
+from STT.transcript import DecodeOptions
 from STT.whisper_backend import decode_options
 from tests.fakes import CPU
 
@@ -167,9 +168,6 @@ async def test_a_missing_model_is_skipped_and_the_next_real_backend_answers(comm
 async def test_a_second_hearing_of_the_same_audio_reuses_the_encoder_output(greedy_stt, command_clips, greedy_config):
     """hear()'s second decode (Orchestrator/hearing.py) has the same features: the encoder runs once,
     and what the decoder makes of the cached output is what it makes of a fresh one."""
-    from STT.short_window import EncoderCache
-    from STT.transcript import DecodeOptions
-
     model = greedy_stt.chain.members[0].backend._model
     clip = load_audio(command_clips[0].path)
     prompt = greedy_config.intents.stt_prompts["en"]
