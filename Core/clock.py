@@ -11,9 +11,14 @@ half_duplex at 9.7 dB in three runs; 0 of 20 with this clock, ERLE 26-27 dB).
 
 So blocks are laid end to end, and the timeline follows the reported times only through a
 running mean, one sample per block once that mean is more than a few ms off: enough for the
-slow drift between the clocks (0.4 ms/s measured), never a jump. A mean more than `jump` off is a
-real break (an underrun the device filled with silence, a restarted stream): the timeline starts
-again at the block that showed it.
+slow drift between the clocks (0.4 ms/s measured), never a jump. The anchor is one block's
+reported time, up to ~20 ms off the mean, and slewing that away took 10-15 s: a reply in that time
+(the first after start-up, the next after a barge-in restarted the stream) had its echo drift
+against the reference by 1.5 ms/s, AEC3 leaked at each onset, and barge-in fired on our own voice.
+While silence plays nothing can echo, so there the timeline goes to the mean at once.
+
+A mean more than `jump` off is a real break (an underrun the device filled with silence, a
+restarted stream): the timeline starts again at the block that showed it.
 """
 from __future__ import annotations
 
@@ -33,16 +38,19 @@ class SampleClock:
         self._error = 0.0  # running mean of (reported - laid) start, in samples
         self.anchors = 0  # how often the timeline started again (stream starts, breaks)
 
-    def place(self, reported: int, n: int) -> int:
-        """Where a block of `n` samples starts, given where its callback says it starts."""
+    def place(self, reported: int, n: int, quiet: bool = False) -> int:
+        """Where a block of `n` samples starts, given where its callback says it starts. `quiet`: it
+        and the block before are silence, so a move of the timeline by up to `n` cannot shift an echo."""
         if self._next is None or abs(reported - self._next) > self.restart:
             return self._anchor(reported, n)
         self._error += (reported - self._next - self._error) * SMOOTHING
         if abs(self._error) > self.jump:
             return self._anchor(reported, n)
         start = self._next
-        if abs(self._error) > self.dead_band:  # slew by one sample: never a jump AEC3 must find again
-            step = 1 if self._error > 0 else -1
+        if abs(self._error) > self.dead_band:
+            # while sound plays, slew by one sample (never a jump AEC3 must find again); in silence
+            # go to the mean at once, so that the next reply starts on a settled timeline
+            step = max(-n, min(n, round(self._error))) if quiet else (1 if self._error > 0 else -1)
             start += step
             self._error -= step
         self._next = start + n

@@ -55,6 +55,7 @@ class Reference:
         self._rate = STT_RATE
         # callback times jitter by tens of ms; the device clock does not (Core.clock)
         self._clock = SampleClock(round(JUMP_S * STT_RATE), round(RESTART_S * STT_RATE))
+        self._quiet = False  # the last block written was silence
 
     @property
     def anchors(self) -> int:
@@ -73,8 +74,10 @@ class Reference:
         size = len(self._ring)
         if n == 0:
             return
+        quiet = float(np.abs(samples).max()) < SILENT_FAR
         with self._lock:
-            start = self._clock.place(round(dac_time * STT_RATE), n)
+            start = self._clock.place(round(dac_time * STT_RATE), n, quiet and self._quiet)
+            self._quiet = quiet
             if self._end is not None and 0 < start - self._end < size:  # a gap: it played nothing then
                 self._put(self._end, np.zeros(start - self._end, np.float32))
             self._put(start, samples[-size:] if n > size else samples)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -225,9 +226,12 @@ class Rig:
             spk.stop()
             return None
         if case.barge_in:
-            case.heard = self.luxa.wait_for(r"^you: ", timeout=90).removeprefix("you: ")
+            try:
+                case.heard = self.luxa.wait_for(r"^you: ", timeout=90).removeprefix("you: ")
+                self.luxa.wait_for(r"^luxa: |^luxa \(interrupted\)", timeout=180)
+            except AssertionError:  # it stopped, then heard no words ("nothing heard"): none of them was heard
+                case.heard = ""
             case.wer = round(wer(clip.text, case.heard), 3)
-            self.luxa.wait_for(r"^luxa: |^luxa \(interrupted\)", timeout=180)
         else:
             self._settle()
         played = spk.stop()
@@ -331,7 +335,9 @@ def _speex(tail_ms: int):
 
 def run(args: argparse.Namespace, folder: Path) -> dict:
     corpus = default_corpus()
-    clips = english_clips(corpus)
+    clips = [c for c in english_clips(corpus) if args.only is None or args.only in c.name]
+    if not clips:
+        raise SystemExit(f"bench echo: no clip's name contains {args.only!r}")
     question = corpus / "commands" / "turn_on_the_living_room_lamp.wav"
     audio = VirtualAudio(folder / "pulse")
     audio.start_noise_floor()
@@ -420,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--echo-gain-db", type=float, default=-6.0)
     parser.add_argument("--quick", action="store_true", help="4 replies, 3 interruptions per level, 2 control")
     parser.add_argument("--json", metavar="OUT")
+    parser.add_argument("--only", metavar="TEXT", help="interrupt only with the clips whose name contains TEXT")
+    parser.add_argument("--keep", metavar="DIR", help="copy the recordings (speaker, mic, clips) into DIR")
     parser.add_argument("--config", help="ignored (the daemon reads Config/assistant.yaml)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="passed to the aec daemon")
@@ -433,7 +441,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     with tempfile.TemporaryDirectory(prefix="luxa-echo-") as tmp:
         started = time.monotonic()
-        report = run(args, Path(tmp))
+        try:
+            report = run(args, Path(tmp))
+        finally:
+            if args.keep:
+                shutil.copytree(tmp, args.keep, ignore=shutil.ignore_patterns("pulse"), dirs_exist_ok=True)
         report["seconds"] = round(time.monotonic() - started)
     print(json.dumps(report["summary"], indent=2))
     print("offline, same recordings: " + json.dumps(report.get("candidates_offline"), indent=2))

@@ -32,8 +32,9 @@ def rig(room, tmp_path_factory):
 # Long form while issue 19 is open. In a clean-clone CI run AEC3 reduced the echo by only 8.7 dB and
 # the daemon fell back to half_duplex: the mic's frames then took each callback's time, which a loaded
 # machine moves by tens of ms (fixed: Core.clock). Since then this test's first reply still cut
-# itself in 2 of 4 runs (the bench scripts' solo replies: 0 of 50): not steady enough for CI.
-# Run with `pytest tests/e2e/test_echo.py --long`.
+# itself in 2 of 4 runs: the reference's timeline was still slewing off its start-up anchor (fixed:
+# it settles while silence plays; fresh daemons' first replies cut 2 of 6 before, 0 of 6 after).
+# Long until a clean-clone CI run shows it steady. Run with `pytest tests/e2e/test_echo.py --long`.
 @pytest.mark.long
 def test_luxa_speaking_alone_never_interrupts_itself(rig, question):
     assert any("barge-in: aec" in line for line in rig.luxa.lines), "auto did not choose aec"

@@ -51,6 +51,25 @@ def test_reference_reanchors_after_a_restart_and_resamples_a_44100_hz_device():
     assert ref.read(50.91, 480).mean() > 0.9  # (the resampler holds back the end of the last block)
 
 
+def test_a_reply_after_silence_is_laid_where_the_device_plays_it_not_where_a_late_first_block_said():
+    ref = Reference()
+    t0, block = 500.0, 640
+    silence = np.zeros(block, np.float32)
+    ref.write(silence, RATE, t0 + 0.02)  # the stream's first callback came 20 ms late: the anchor
+    for i in range(1, 75):  # 3 s of idle stream (the speaker plays silence between replies)
+        ref.write(silence, RATE, t0 + i * block / RATE)
+    reply = speechlike(1.0)
+    start = t0 + 75 * block / RATE
+    for j in range(0, len(reply), block):
+        ref.write(reply[j:j + block], RATE, start + j / RATE)
+    assert ref.anchors == 1
+    # within a few ms of where it was played (the timeline's dead band is 5 ms); without the settling
+    # in silence it lay about 20 ms late minus 1 sample per block, and then drifted while it played
+    heard = ref.read(start - 0.01, 16000)
+    lag_ms = (int(np.argmax(np.correlate(heard, reply[:8000], mode="valid"))) - 160) / 16
+    assert abs(lag_ms) <= 5.0, lag_ms
+
+
 def test_aec3_removes_a_delayed_reverberant_echo_and_keeps_the_users_speech():
     canceller = EchoCanceller()
     played = speechlike(6.0, seed=1)

@@ -48,3 +48,18 @@ def test_a_lasting_shift_reanchors_within_a_second_and_a_new_stream_at_once():
     assert 0 < settled <= 25  # within a second of blocks, not on the first late one
     assert clock.place(round((shifted[-1] + 3.0) * RATE), BLOCK) == round((shifted[-1] + 3.0) * RATE)
     assert clock.anchors == 3
+
+
+def test_in_silence_the_timeline_settles_on_the_mean_at_once_and_then_slews_no_more():
+    # the anchor block came 20 ms late (PulseAudio's sawtooth at its peak): the mean is 20 ms earlier
+    true = [i * BLOCK / RATE for i in range(200)]
+    reported = [t + (0.02 if i == 0 else 0.0) for i, t in enumerate(true)]
+    quiet, loud = SampleClock(jump=960, restart=8000), SampleClock(jump=960, restart=8000)
+    settled = np.array([quiet.place(round(t * RATE), BLOCK, quiet=True) for t in reported[:50]])
+    slewed = lay(loud, reported[:50])
+    assert abs(settled[-1] / RATE - true[49]) <= 0.005  # within the dead band after 2 s of silence
+    assert abs(slewed[-1] / RATE - true[49]) > 0.01  # one sample per block: still most of the 20 ms off
+    # then a reply plays: end to end from where the silence left the timeline
+    playing = np.array([quiet.place(round(t * RATE), BLOCK) for t in reported[50:]])
+    assert np.all(np.diff(playing) == BLOCK)
+    assert quiet.anchors == 1
