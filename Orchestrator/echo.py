@@ -43,6 +43,40 @@ class EchoUnavailable(LuxaError):
     pass
 
 
+class Cleaned(NamedTuple):
+    """One mic frame, cleaned two ways."""
+
+    barge: np.ndarray  # AEC3's output: our own voice is gone, so barge-in listens to this
+    # speexdsp's adaptive filter alone: 10-15 dB of our voice is left, but nothing suppresses the
+    # user's words said over it, as AEC3's suppressor does; the words of an interruption come from this
+    words: np.ndarray
+
+
+class LinearFilter:
+    """speexdsp's echo canceller (its adaptive filter, no suppressor) over 16 kHz float32 frames."""
+
+    def __init__(self, tail_ms: int = 200) -> None:
+        from speexdsp_aec import SpeexAec  # ctypes over libspeexdsp; raises if either is missing
+
+        self._aec = SpeexAec(STT_RATE, 10, tail_ms)
+
+    def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        def pcm(x: np.ndarray) -> np.ndarray:
+            return (np.clip(x, -1.0, 1.0) * 32767).astype(np.int16)
+
+        out = np.frombuffer(self._aec.process(pcm(near), pcm(far)), np.int16).astype(np.float32) / 32767
+        return out if len(out) == len(near) else near  # a frame not a multiple of 10 ms: as heard
+
+
+def linear_filter() -> LinearFilter | None:
+    """speexdsp's filter for the words said over a reply, or None (one log line): AEC3's output then."""
+    try:
+        return LinearFilter()
+    except (ImportError, OSError, RuntimeError) as err:
+        log.info("echo cancellation: the words said over a reply come from AEC3 (speexdsp unavailable: %s)", err)
+        return None
+
+
 class Reference:
     """What the speaker played, at 16 kHz on the monotonic clock. Written by the speaker's PortAudio
     thread, read by the loop: a lock, and nothing slow under it."""
@@ -155,16 +189,23 @@ class EchoCanceller:
     """WebRTC's AEC3 (pywebrtc-audio) over 16 kHz float32 mic frames; optionally WebRTC's noise
     suppression after it. Chosen over speexdsp on measurements (docs/BENCHMARKS.md): 25-35 dB of
     echo removed against 8-12 dB, converged within the first reply, and its own delay estimator
-    follows the drift between what the device clocks say and what they do; speexdsp's filter does
-    not (in the daemon it removed nothing once the reference drifted by a few ms)."""
+    follows the drift between what the device clocks say and what they do; speexdsp's filter did
+    not (in the daemon it removed nothing once the reference drifted by a few ms).
 
-    def __init__(self, noise_suppression: bool = False, min_erle_db: float = 10.0) -> None:
+    AEC3's suppressor also takes the user's words said over a reply (at -6 dB most of them come out
+    at -60 dBFS), so those come from speexdsp's filter alone (`linear`), on the timeline that
+    Core.clock now holds still: 9-14 dB of echo removed and the words left whole. Barge-in still
+    listens to AEC3: Silero hears our own voice in what speexdsp leaves (11 of 12 replies, offline)."""
+
+    def __init__(self, noise_suppression: bool = False, min_erle_db: float = 10.0,
+                 linear: LinearFilter | None = None) -> None:
         try:
             from pywebrtc_audio import AudioProcessor
         except ImportError:
             raise EchoUnavailable(f"echo cancellation needs pywebrtc-audio: {INSTALL_HINT}") from None
         self._processor = AudioProcessor(STT_RATE, echo_cancellation=True, noise_suppression=noise_suppression)
         self.noise_suppression = noise_suppression
+        self.linear = linear
         self.min_erle_db = min_erle_db
         self.decided: bool | None = None  # the verdict on this device, once DECIDE_S of our voice was heard
         self.decided_erle_db: float | None = None
@@ -174,8 +215,9 @@ class EchoCanceller:
         self.cpu_s = 0.0  # CPU in the canceller, for the cost per 10 ms frame
         self.blocks = 0
 
-    def clean(self, frame: np.ndarray, captured_at: float | None) -> np.ndarray:
+    def clean(self, frame: np.ndarray, captured_at: float | None) -> Cleaned:
         """`frame` without the speaker's echo; `captured_at`: monotonic time of its first sample.
+        Cleaned by AEC3 for barge-in, and by the linear filter (if any) for the words.
 
         Once nothing has played for ECHO_TAIL_S the frame goes on as heard: AEC3 still hears it (its
         state follows the room), but its suppressor, trained on the double talk of an interruption,
@@ -189,12 +231,15 @@ class EchoCanceller:
         else:
             around = self.reference.read(captured_at - LEAD_S - ECHO_TAIL_S, tail + len(frame) + ahead)
         far = around[tail:tail + len(frame)]
-        started = time.thread_time()  # CPU of this thread (AEC3 runs on it): other threads' load does not count
+        started = time.thread_time()  # CPU of this thread (both filters run on it): other threads' load does not count
         out = self._processor.process(np.ascontiguousarray(frame, np.float32), far)
+        words = self.linear.process(frame, far) if self.linear is not None else out
         self.cpu_s += time.thread_time() - started
         self.blocks += len(frame) // (STT_RATE // 100)
         self.meter.add(frame, out, far)
-        return out if np.abs(around).max(initial=0.0) >= SILENT_FAR else frame
+        if np.abs(around).max(initial=0.0) < SILENT_FAR:
+            return Cleaned(frame, frame)
+        return Cleaned(out, words)
 
     @property
     def converged(self) -> bool:
@@ -253,7 +298,7 @@ def make_canceller(mode: str, noise_suppression: bool, min_erle_db: float) -> Ec
     if mode not in ("auto", "aec"):
         return None
     try:
-        canceller = EchoCanceller(noise_suppression, min_erle_db)
+        canceller = EchoCanceller(noise_suppression, min_erle_db, linear_filter())
         erle = self_test()
     except EchoUnavailable as err:
         log.warning("barge-in: half_duplex instead of aec: %s", err)

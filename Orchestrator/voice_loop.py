@@ -21,6 +21,7 @@ from Core.audio import Audio, dbfs
 from Core.errors import AudioInputError
 from Core.logs import set_turn_id
 from Core.memory import release_free_heap
+from Orchestrator.echo import Cleaned
 from Orchestrator.hearing import could_be_command, hear
 from Orchestrator.preempt import PREEMPTIONS, HeldSink, Snapshot
 from Orchestrator.turn import Sink, Stopwatch, TurnResult, TurnRunner
@@ -43,6 +44,17 @@ CHIME_S = 0.15  # each of the two beeps before a timer's announcement
 ECHO_REPORT_S = 20.0  # aec: the measured ERLE is logged every this much of our own voice
 BARGE_GAPS_MS = 210  # with the echo cancelled, gaps this long in all may break the user's speech (below)
 REPLAY_AEC_MS = 1500  # replayed on barge-in with the echo cancelled (see VoiceLoop.__init__)
+# With speexdsp's words (Orchestrator.echo.Cleaned) the replay starts this long before the speech
+# that barge-in heard: earlier frames hold what speexdsp leaves of our own voice, which Whisper
+# transcribes, though AEC3 hears the first words late (0.2-1.0 s). Offline, the corpus commands over
+# recorded replies, WER at 0 / -6 dB: 0.04 / 0.72 from 0.3 s before, 0.0 / 0.33 from 0.9 s (AEC3's
+# output with its 1.5 s replay: 0.43 / 1.13). Live, 0.9 s put our own words in front of the user's
+# ("People would often have the living room lamp"); 0.3 s did not (docs/BENCHMARKS.md).
+REPLAY_WORDS_MS = 300
+# AEC3's suppressor leaves only scraps of the first words said over a reply: the replay reaches back
+# through speech frames this close to each other (the user's chopped words, not our voice's rare leftovers)
+SPEECH_GAP_MS = 300
+WORDS_AFTER_BARGE_S = 1.0  # the endpointer hears the words' signal this long after a barge-in (the echo's tail)
 BARGE_INS = metrics.counter("luxa_barge_in_total", "replies interrupted by the user")
 
 
@@ -112,8 +124,11 @@ class VoiceLoop:
         frame_ms = self.config.audio.frame_ms
         self._replay_frames = (self.config.vad.pre_roll_ms + self.config.audio.barge_in_min_ms) // frame_ms + 1
         self._replay_aec_frames = REPLAY_AEC_MS // frame_ms
+        self._replay_words_frames = REPLAY_WORDS_MS // frame_ms
         self._recent: collections.deque[np.ndarray] = collections.deque(maxlen=max(self._replay_frames,
                                                                                      self._replay_aec_frames))
+        self._words_until = 0.0  # till then the endpointer hears the words' signal (after a barge-in)
+        self._recent_speech: collections.deque[bool] = collections.deque(maxlen=self._recent.maxlen)
         # the latest turns, for `turn` and tests; bounded, because a daemon answers for days
         self.results: collections.deque[TurnResult] = collections.deque(maxlen=RESULTS_KEPT)
         self.wake = None
@@ -140,14 +155,18 @@ class VoiceLoop:
         try:
             async for frame in self.mic.frames(stop):
                 self.on_frame()
+                words = frame
                 if self.echo is not None:
-                    frame = self._cancel_echo(frame)
+                    frame, words = self._cancel_echo(frame)
                 if self._busy():
-                    if not self._hear_while_busy(frame):
+                    if not self._hear_while_busy(frame, words):
                         continue
                 elif not self._awake(frame):
                     continue
-                for event in self.endpointer.process(frame):
+                # right after a barge-in the user is still talking over the echo's tail; otherwise
+                # (the gaps between a reply's sentences) AEC3's output, in which our voice is gone
+                heard = words if time.monotonic() < self._words_until else frame
+                for event in self.endpointer.process(heard):
                     self._on_event(event)
             if not stop.is_set() and self.turn_task is not None:
                 await self.turn_task
@@ -172,12 +191,15 @@ class VoiceLoop:
     def _busy(self) -> bool:
         return self.turn_task is not None and not self.turn_task.done()
 
-    def _hear_while_busy(self, frame: np.ndarray) -> bool:
-        """Barge-in policy while a turn runs. True: feed the frame to the endpointer."""
+    def _hear_while_busy(self, frame: np.ndarray, words: np.ndarray | None = None) -> bool:
+        """Barge-in policy while a turn runs, on `frame` (AEC3's output with aec); `words`: the same
+        frame for the endpointer (Orchestrator.echo.Cleaned), if it differs. True: feed the frame to
+        the endpointer."""
         mode = self.barge_mode
         if mode == "off":
             return False
-        self._recent.append(frame)
+        self._recent.append(frame if words is None else words)
+        self._recent_speech.append(False)
         speaking = self.speaker.speaking
         # without echo cancellation (or before it has converged) the mic hears our own voice: only loud speech counts
         gate = mode == "half_duplex" or (mode == "aec" and self.echo is not None and not self.echo.converged)
@@ -185,23 +207,41 @@ class VoiceLoop:
             self._barge_window.clear()
             return False
         self._barge_window.append(self.barge_detector.is_speech(frame))
+        self._recent_speech[-1] = self._barge_window[-1]
         # Speech must last barge_in_min_ms in a row (a cough does not interrupt). While both talk
         # AEC3's suppressor chops the user's words into pieces, so with the echo cancelled that much
         # within a window BARGE_GAPS_MS longer counts; a run in a row would often come only after the
         # command was over (at -6 dB: 4 misses in 6 tries).
         frames = sum(self._barge_window) if mode == "aec" and not gate else trailing_run(self._barge_window)
         if frames * self.config.audio.frame_ms >= self.config.audio.barge_in_min_ms:
+            replay = self._replay_count(mode == "aec" and not gate, self.echo is not None and self.echo.linear is not None)
             self._barge_in()
             if mode in ("half_duplex", "aec"):  # the endpointer did not hear these frames: replay them
                 self.endpointer.reset()
-                replay = self._replay_aec_frames if mode == "aec" and not gate else self._replay_frames
                 for earlier in list(self._recent)[-replay:-1]:
                     for event in self.endpointer.process(earlier):
                         self._on_event(event)
             return True
         return mode == "headset" or not speaking
 
-    def _cancel_echo(self, frame: np.ndarray) -> np.ndarray:
+    def _replay_count(self, cancelled: bool, own_words: bool) -> int:
+        """How many of the latest frames (this one included) the endpointer hears on barge-in."""
+        if not cancelled:
+            return self._replay_frames
+        if not own_words:
+            return self._replay_aec_frames
+        # from just before the first of the speech frames that lead up to this one
+        speech = list(self._recent_speech)
+        gap = SPEECH_GAP_MS // self.config.audio.frame_ms
+        first = len(speech) - 1
+        for i in range(len(speech) - 2, -1, -1):
+            if first - i > gap:
+                break
+            if speech[i]:
+                first = i
+        return len(speech) - first + self._replay_words_frames
+
+    def _cancel_echo(self, frame: np.ndarray) -> Cleaned:
         """The frame without our own voice; once the measured ERLE says the canceller cannot do its
         job on this device, half_duplex instead (one log line) and the raw frames from then on."""
         assert self.echo is not None
@@ -212,7 +252,7 @@ class VoiceLoop:
                         "(needs %.0f dB)", getattr(self.echo, "decided_erle_db", None) or 0.0,
                         self.config.audio.aec_min_erle_db)
             self.echo, self.barge_mode = None, "half_duplex"
-            return frame
+            return Cleaned(frame, frame)
         if verdict and self.echo.meter.far_s >= self._echo_report_at:
             self._echo_report_at = self.echo.meter.far_s + ECHO_REPORT_S
             log.info("echo cancellation: ERLE %.1f dB over %.0f s of our own voice, %.0f us per 10 ms frame",
@@ -223,6 +263,7 @@ class VoiceLoop:
         log.info("barge-in: the user spoke over the reply")
         BARGE_INS.inc()
         self._barge_window.clear()
+        self._words_until = time.monotonic() + WORDS_AFTER_BARGE_S
         self.speaker.stop()
         if self.turn_task and not self.turn_task.done():
             self.turn_task.cancel()

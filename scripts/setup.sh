@@ -21,10 +21,9 @@ done
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------------
-debs=(libportaudio2 espeak-ng)
+# libspeexdsp1: speexdsp's echo filter, for the words said over a reply (barge-in mode aec)
+debs=(libportaudio2 espeak-ng libspeexdsp1)
 [ "$want_test" = 1 ] && debs+=(pulseaudio pulseaudio-utils libasound2-plugins sox)
-# speexdsp: the echo canceller `bench echo` measures against WebRTC's AEC3 (the one LUXA uses)
-[ "$want_test" = 1 ] && debs+=(libspeexdsp1)
 # systemd-analyze checks the generated unit; prometheus brings promtool and the server the monitoring tests scrape with
 [ "$want_test" = 1 ] && debs+=(systemd prometheus)
 # ip brings loopback up in the network namespace of the offline test (unshare -n)
@@ -72,17 +71,17 @@ llama_has_amx() {
 }
 
 # --- Python packages: reinstalled only when their lists change --------------------------------
-# echo: WebRTC's echo canceller (a 0.4 MB wheel), for the default barge-in mode on speakers
+# echo: WebRTC's echo canceller (a 0.4 MB wheel) and speexdsp's filter, for barge-in on speakers
+# (--test sets want_clone too)
 extras=dev,echo
 [ "$want_clone" = 1 ] && extras=dev,echo,clone
-[ "$want_test" = 1 ] && extras=dev,echo,echo-compare,clone
 stamp_for() {
   printf '%s' "$(cat pyproject.toml scripts/requirements-models.txt scripts/requirements-clone-nodeps.txt; echo "$1")" \
     | sha256sum | cut -c1-16
 }
 stamp=".venv/.luxa-setup-$(stamp_for "$extras")"
 # an install for the tests also satisfies a plain one: `make run` after `make test` reinstalls nothing
-if [ ! -f "$stamp" ] && [ ! -f ".venv/.luxa-setup-$(stamp_for dev,echo,echo-compare,clone)" ]; then
+if [ ! -f "$stamp" ] && [ ! -f ".venv/.luxa-setup-$(stamp_for dev,echo,clone)" ]; then
   say "installing Python packages (the first time compiles llama-cpp-python: about 10 minutes on 2 cores)"
   "${pip[@]}" install --upgrade pip wheel setuptools
   "${pip[@]}" install -e ".[$extras]"

@@ -72,7 +72,7 @@ def _audio_checks(cfg: LuxaConfig) -> list[Check]:
 
 def _echo_checks(cfg: LuxaConfig, self_test: bool) -> list[Check]:
     """The barge-in mode this config gets, and with --echo-test the echo path itself."""
-    from Orchestrator.echo import EchoCanceller, EchoUnavailable
+    from Orchestrator.echo import EchoCanceller, EchoUnavailable, linear_filter
     from Orchestrator.echo import self_test as aec_self_test
 
     a = cfg.audio
@@ -84,8 +84,10 @@ def _echo_checks(cfg: LuxaConfig, self_test: bool) -> list[Check]:
             EchoCanceller(a.aec_noise_suppression)
             erle = aec_self_test()
             good = erle >= a.aec_min_erle_db
+            words = "speexdsp's filter" if linear_filter() is not None else "AEC3 (speexdsp unavailable)"
             rows.append(Check("barge-in", "ok" if good else "warn",
-                              f"aec: WebRTC AEC3 self-test {erle:.1f} dB (needs {a.aec_min_erle_db:g})" if good else
+                              f"aec: WebRTC AEC3 self-test {erle:.1f} dB (needs {a.aec_min_erle_db:g}); "
+                              f"words said over a reply cleaned by {words}" if good else
                               f"half_duplex: the echo canceller's self-test reached only {erle:.1f} dB"))
         except EchoUnavailable as err:
             rows.append(Check("barge-in", "warn", f"half_duplex (loud speech only interrupts): {err}"))

@@ -12,7 +12,7 @@ import numpy as np
 
 from Config import load_config
 from Orchestrator import echo, voice_loop
-from Orchestrator.echo import EchoCanceller, Reference, make_canceller
+from Orchestrator.echo import Cleaned, EchoCanceller, LinearFilter, Reference, make_canceller
 from Orchestrator.voice_loop import VoiceLoop, barge_mode
 
 RATE = 16000
@@ -84,7 +84,7 @@ def test_aec3_removes_a_delayed_reverberant_echo_and_keeps_the_users_speech():
     user = speechlike(1.5, seed=3) * 0.5
     mic = heard.copy()
     mic[4 * RATE:4 * RATE + len(user)] += user
-    out = np.concatenate([canceller.clean(mic[i:i + 480], t0 + i / RATE) for i in range(0, len(mic) - 479, 480)])
+    out = np.concatenate([canceller.clean(mic[i:i + 480], t0 + i / RATE).barge for i in range(0, len(mic) - 479, 480)])
     echo_only = slice(3 * RATE, 4 * RATE)  # after convergence
     erle = 10 * np.log10(np.sum(mic[echo_only] ** 2) / np.sum(out[echo_only] ** 2))
     assert erle > 15.0, erle
@@ -153,14 +153,15 @@ class EverySpeech:
 class FakeCanceller:
     """What the loop asks of a canceller: clean(), converged, verdict(), meter."""
 
-    def __init__(self, converged: bool, verdict: bool | None) -> None:
+    def __init__(self, converged: bool, verdict: bool | None, linear: bool = False) -> None:
         self.converged = converged
         self._verdict = verdict
         self.meter = SimpleNamespace(erle_db=4.0, far_s=5.0)
         self.cpu_us_per_10ms = 50.0
+        self.linear = object() if linear else None
 
-    def clean(self, frame: np.ndarray, captured_at: float | None) -> np.ndarray:
-        return frame * 0.5
+    def clean(self, frame: np.ndarray, captured_at: float | None) -> Cleaned:
+        return Cleaned(frame * 0.5, frame * 0.25 if self.linear else frame * 0.5)
 
     def verdict(self, min_erle_db: float) -> bool | None:
         return self._verdict
@@ -192,7 +193,7 @@ def normal_voice() -> np.ndarray:
 async def test_aec_lets_a_normal_voice_interrupt_once_converged(monkeypatch):
     loop, speaker = await aec_loop(FakeCanceller(converged=True, verdict=None), monkeypatch)
     assert loop.barge_mode == "aec"
-    heard = [loop._hear_while_busy(loop._cancel_echo(normal_voice())) for _ in range(12)]
+    heard = [loop._hear_while_busy(*loop._cancel_echo(normal_voice())) for _ in range(12)]
     assert speaker.stopped == 1 and heard.count(True) == 1  # the frame that interrupted goes to the endpointer
     await asyncio.sleep(0)
     assert loop.turn_task.cancelled()
@@ -200,7 +201,7 @@ async def test_aec_lets_a_normal_voice_interrupt_once_converged(monkeypatch):
 
 async def test_aec_before_convergence_lets_only_loud_speech_interrupt(monkeypatch):
     loop, speaker = await aec_loop(FakeCanceller(converged=False, verdict=None), monkeypatch)
-    heard = [loop._hear_while_busy(loop._cancel_echo(normal_voice())) for _ in range(30)]
+    heard = [loop._hear_while_busy(*loop._cancel_echo(normal_voice())) for _ in range(30)]
     assert not any(heard) and speaker.stopped == 0
     loop.turn_task.cancel()
 
@@ -211,9 +212,9 @@ async def test_a_poor_measured_erle_falls_back_to_half_duplex_with_one_line(monk
     with caplog.at_level(logging.WARNING, logger="Orchestrator.voice_loop"):
         out = loop._cancel_echo(frame)
     assert loop.barge_mode == "half_duplex" and loop.echo is None  # the loop stops calling it: raw frames
-    assert np.array_equal(out, frame)
+    assert np.array_equal(out.barge, frame) and np.array_equal(out.words, frame)
     assert [r.levelname for r in caplog.records if "half_duplex instead of aec" in r.getMessage()] == ["WARNING"]
-    assert not loop._hear_while_busy(frame)  # a normal voice no longer interrupts
+    assert not loop._hear_while_busy(frame, frame)  # a normal voice no longer interrupts
     loop.turn_task.cancel()
 
 
@@ -246,7 +247,7 @@ async def test_with_the_echo_cancelled_chopped_speech_within_the_window_interrup
     loop.barge_detector = Scripted(CHOPPED)
     frames = 0
     while speaker.stopped == 0 and frames < 60:
-        loop._hear_while_busy(loop._cancel_echo(normal_voice()))
+        loop._hear_while_busy(*loop._cancel_echo(normal_voice()))
         frames += 1
     # 250 ms of speech (9 frames of 30 ms) within 460 ms (15 frames): two of every three frames are
     # speech, so the 9th speech frame, the 13th frame, interrupts
@@ -264,11 +265,11 @@ async def test_without_echo_cancellation_speech_must_last_in_a_row(monkeypatch):
     loop.turn_task = asyncio.create_task(asyncio.sleep(60))
     loop.barge_detector = Scripted(CHOPPED)
     for _ in range(60):
-        loop._hear_while_busy(normal_voice())
+        loop._hear_while_busy(normal_voice(), normal_voice())
     assert speaker.stopped == 0  # a run of two frames is a cough, whatever the window holds
     loop.barge_detector = Scripted([True])
     for _ in range(9):
-        loop._hear_while_busy(normal_voice())
+        loop._hear_while_busy(normal_voice(), normal_voice())
     assert speaker.stopped == 1
     loop.turn_task.cancel()
 
@@ -280,17 +281,81 @@ async def test_a_barge_in_replays_the_last_1_5_s_with_the_echo_cancelled_else_on
         loop.endpointer = Counting()
         loud = np.full(480, 0.5, np.float32)  # before convergence only loud speech interrupts
         for _ in range(100):  # 3 s of audio fill the replay buffer; the window is emptied so none interrupts
-            loop._hear_while_busy(loud)
+            loop._hear_while_busy(loud, loud)
             loop._barge_window.clear()
         assert speaker.stopped == 0
         for _ in range(9):
-            loop._hear_while_busy(loud)
+            loop._hear_while_busy(loud, loud)
         assert speaker.stopped == 1
         fed[converged] = loop.endpointer.fed
         loop.turn_task.cancel()
     frame_ms = 30
     assert fed[True] == voice_loop.REPLAY_AEC_MS // frame_ms - 1  # the frame that fired is fed by the caller
     assert fed[False] == (300 + 250) // frame_ms + 1 - 1  # pre_roll + barge_in_min: our own voice before it
+
+
+class Recording(EverySpeech):
+    """An endpointer that keeps the frames replayed into it."""
+
+    def __init__(self) -> None:
+        self.frames: list[np.ndarray] = []
+
+    def process(self, frame: np.ndarray) -> list:
+        self.frames.append(frame)
+        return []
+
+
+async def test_with_speexdsps_words_the_replay_starts_just_before_the_speech_barge_in_heard(monkeypatch):
+    loop, speaker = await aec_loop(FakeCanceller(converged=True, verdict=None, linear=True), monkeypatch)
+    loop.endpointer = Recording()
+    pattern = [False] * 40 + [True] * 20  # 1.2 s of our voice's leftovers, then the user
+    loop.barge_detector = Scripted(pattern)
+    for _ in range(len(pattern)):
+        loop._hear_while_busy(*loop._cancel_echo(normal_voice()))
+        if speaker.stopped:
+            break
+    assert speaker.stopped == 1
+    replayed = loop.endpointer.frames
+    # the window's first speech frame and the 7 after it (the 9th is fed by the caller), and the
+    # 300 ms before it: not the 1.5 s AEC3's output gets, in which speexdsp leaves our own voice
+    assert len(replayed) == 8 + voice_loop.REPLAY_WORDS_MS // 30
+    assert all(np.allclose(f, normal_voice() * 0.25) for f in replayed)  # the words' signal, not AEC3's
+    assert loop._words_until > 0  # the frames after it too, while the echo's tail lasts
+    loop.turn_task.cancel()
+
+
+async def test_the_words_replay_reaches_back_through_chopped_speech_but_not_to_a_lone_leftover(monkeypatch):
+    loop, speaker = await aec_loop(FakeCanceller(converged=True, verdict=None, linear=True), monkeypatch)
+    loop.endpointer = Recording()
+    # a lone speech frame of our own voice's leftovers at 10; the user from 31, chopped by AEC3's
+    # suppressor (one frame in four heard), then clear from 43: barge-in fires on frame 49
+    pattern = [False] * 10 + [True] + [False] * 20 + [True, False, False, False] * 3 + [True] * 9
+    loop.barge_detector = Scripted(pattern)
+    for i in range(len(pattern)):
+        loop._hear_while_busy(*loop._cancel_echo(normal_voice()))
+        if speaker.stopped:
+            break
+    assert (speaker.stopped, i) == (1, 49)
+    # frames 31-48 (49 is fed by the caller) and the 300 ms before 31; not back to frame 10
+    assert len(loop.endpointer.frames) == 18 + voice_loop.REPLAY_WORDS_MS // 30
+    loop.turn_task.cancel()
+
+
+def test_speexdsps_filter_takes_most_of_the_echo_and_leaves_the_users_words():
+    linear = LinearFilter()
+    rng = np.random.default_rng(3)
+    far = speechlike(4.0, seed=1)
+    echo = np.concatenate([np.zeros(480, np.float32), far])[:len(far)] * 0.5  # 30 ms late, -6 dB
+    user = np.zeros_like(far)
+    user[3 * RATE:] = speechlike(1.0, seed=2) * 0.5
+    mic = echo + user + rng.normal(0, 1e-4, len(far)).astype(np.float32)
+    out = np.concatenate([linear.process(mic[i:i + 480], far[i:i + 480]) for i in range(0, len(mic) - 479, 480)])
+    converged = slice(2 * RATE, 3 * RATE)  # our voice alone, after two seconds
+    erle = 10 * np.log10(np.sum(mic[converged] ** 2) / np.sum(out[converged] ** 2))
+    assert erle >= 10.0, erle
+    words = slice(3 * RATE, 4 * RATE)  # the user over the echo: their words come through (no suppressor)
+    kept = 10 * np.log10(np.sum(out[words] ** 2) / np.sum(user[words] ** 2))
+    assert kept > -3.0, kept
 
 
 def test_convergence_stays_once_reached_while_the_user_talks_over_the_reply():
