@@ -55,6 +55,23 @@ def strip_hallucinations(text: str) -> str:
     return " ".join(kept).strip()
 
 
+def collapse_repeated_utterance(text: str) -> str:
+    """One sentence said once, not the decoder's copy of it: Whisper with a short encoder window and a
+    prompt can write a whole short utterance twice ("Turn on the living room lamp. Turn on the living
+    room lamp.", whisper-base on one 2-core machine, every time), sometimes with a cut third copy.
+    Too short a loop for garbage_reason, and no command matches it. People do not say the same whole
+    sentence twice in one breath; "stop, stop" is one sentence and stays."""
+    sentences = [s for s in _SENTENCE_END.split(text.strip()) if s]
+    first = normalise(sentences[0]) if sentences else ""
+    if len(sentences) < 2 or not first:
+        return text
+    *copies, last = (normalise(s) for s in sentences[1:])
+    whole_copy = bool(copies) or last == first  # a cut copy counts only after a whole one
+    if whole_copy and all(c == first for c in copies) and last and (first + " ").startswith(last + " "):
+        return sentences[0]
+    return text
+
+
 def garbage_reason(text: str, max_word_repeats: int, max_char_repeats: int) -> str | None:
     """Why this text looks like a decoding loop, or None when it looks like language."""
     char_run = re.search(r"(\S)\1{%d,}" % max_char_repeats, text)

@@ -15,7 +15,7 @@ from Core.errors import AllBackendsFailed, BackendError, ConfigError, LuxaError
 from Core.fallback import FallbackChain
 from Core.gpu import GpuStatus
 from Core.metrics import histogram
-from STT.filters import garbage_reason, strip_hallucinations
+from STT.filters import collapse_repeated_utterance, garbage_reason, strip_hallucinations
 from STT.hygiene import prepare
 from STT.transcript import Decoded, DecodeOptions, Transcript
 from STT.whisper_backend import DEFAULT_OPTIONS, WhisperBackend
@@ -85,9 +85,9 @@ class RobustSTTManager:
             log.error("%s: nothing heard", err)
             return Transcript("", language, 0.0, clean.duration_s, time.perf_counter() - start, NOTHING_HEARD)
         decoded = result.value
-        text = strip_hallucinations(decoded.text)
+        text = collapse_repeated_utterance(strip_hallucinations(decoded.text))
         if text != decoded.text:
-            log.info("STT %s: dropped hallucinated text %r", result.backend, decoded.text)
+            log.info("STT %s: dropped hallucinated or repeated text %r", result.backend, decoded.text)
         segments = tuple(s for s in decoded.segments if strip_hallucinations(s.text.strip()))
         self.rtf.labels(result.backend).observe(result.latency_s / clean.duration_s)
         return Transcript(text, decoded.language, decoded.language_probability, clean.duration_s,

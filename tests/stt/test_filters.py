@@ -49,3 +49,17 @@ def test_a_few_repeated_words_are_still_speech():
 
 def test_normalise_lowercases_strips_punctuation_and_collapses_spaces():
     assert normalise("  L'Accident,  a eu   LIEU « ici » !") == "l accident a eu lieu ici"
+
+
+def test_a_whole_short_utterance_written_twice_is_kept_once():
+    from STT.filters import collapse_repeated_utterance
+
+    lamp = "Turn on the living room lamp."
+    assert collapse_repeated_utterance(f"{lamp} {lamp}") == lamp
+    assert collapse_repeated_utterance(f"{lamp} {lamp} Turn on the living") == lamp  # a cut third copy
+    assert collapse_repeated_utterance(lamp) == lamp
+    assert collapse_repeated_utterance("Stop, stop.") == "Stop, stop."  # one sentence: left alone
+    said = "Turn on the lamp. Turn on the light."
+    assert collapse_repeated_utterance(said) == said  # two different sentences
+    assert collapse_repeated_utterance("Turn on the lamp. Turn") == "Turn on the lamp. Turn"  # no whole copy
+    assert collapse_repeated_utterance("") == ""
