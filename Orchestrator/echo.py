@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from Core.audio import STT_RATE, dbfs
+from Core.audio import STT_RATE, dbfs, to_int16
 from Core.clock import SampleClock
 from Core.errors import LuxaError
 
@@ -61,10 +61,7 @@ class LinearFilter:
         self._aec = SpeexAec(STT_RATE, 10, tail_ms)
 
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
-        def pcm(x: np.ndarray) -> np.ndarray:
-            return (np.clip(x, -1.0, 1.0) * 32767).astype(np.int16)
-
-        out = np.frombuffer(self._aec.process(pcm(near), pcm(far)), np.int16).astype(np.float32) / 32767
+        out = np.frombuffer(self._aec.process(to_int16(near), to_int16(far)), np.int16).astype(np.float32) / 32767
         return out if len(out) == len(near) else near  # a frame not a multiple of 10 ms: as heard
 
 
