@@ -105,8 +105,9 @@ class SpeechDetector:
                 self._probability = fresh
         return self._probability
 
-    def is_speech(self, frame: np.ndarray) -> bool:
-        return self.speech_probability(frame) >= self.threshold
+    def is_speech(self, frame: np.ndarray, threshold: float | None = None) -> bool:
+        """Speech at `threshold` (default: the configured one)."""
+        return self.speech_probability(frame) >= (self.threshold if threshold is None else threshold)
 
     def reset(self) -> None:
         self._silero.reset()

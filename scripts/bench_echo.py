@@ -35,8 +35,10 @@ from audio_harness import AssistantProcess, EchoPath, VirtualAudio, first_loud, 
 from bench_common import default_corpus, percentiles  # noqa: E402
 
 # replies long enough to talk over, short enough that a case takes seconds (intents off: the
-# commands must reach the model, not the light switch)
-REPLY_ARGS = ["--set", "intents.enabled=false", "--set", "llm.max_tokens=100",
+# commands must reach the model, not the light switch; no history: with it the 135M model's stories
+# shrank to one sentence after a few interrupted turns, and a reply that ends before the user's first
+# word leaves nothing to interrupt)
+REPLY_ARGS = ["--set", "intents.enabled=false", "--set", "llm.max_tokens=100", "--set", "llm.history_token_budget=64",
               "--set", "llm.system_prompt=You are a storyteller. Always answer with a long story of at least "
                        "eight sentences."]
 INTERRUPT_AFTER_S = 1.5  # into the reply: the user talks over the first sentence
@@ -61,6 +63,7 @@ class Case:
     wer: float | None = None
     clean_wer: float | None = None  # the same clip at the same level, no reply playing
     stop_s: float | None = None  # the user's first word -> speaker silent
+    no_reply: bool = False  # every try's reply ended before the user's first word (counted as missed)
 
 
 @dataclass
@@ -198,7 +201,7 @@ class Rig:
                 break
             print(f"  the reply ended before {clip.name} began: asked again", flush=True)
         else:
-            case = Case(clip.name, ser_db)  # never a reply long enough: counted as missed
+            case = Case(clip.name, ser_db, no_reply=True)  # never a reply long enough: counted as missed
         self.session.cases.append(case)
         return case
 
@@ -407,6 +410,7 @@ def summarize(sessions: list[Session]) -> dict:
             gaps = [c.wer - c.clean_wer for c in fired if c.wer is not None and c.clean_wer is not None]
             entry[f"ser_{ser:+.0f}dB"] = {
                 "barge_ins": f"{len(fired)}/{len(cases)}",
+                "missed_for_want_of_a_reply": sum(c.no_reply for c in cases),
                 "stop_s": percentiles([c.stop_s for c in fired if c.stop_s is not None], 2),
                 "wer_mean": round(float(np.mean([c.wer for c in fired])), 3) if fired else None,
                 "wer_without_echo_mean": round(float(np.mean([c.clean_wer for c in cases])), 3),

@@ -23,7 +23,7 @@ class QuietEndpointer:
     """Stands in for the VAD: the policy is logic, and a unit test loads no model."""
 
     def __init__(self, *args, **kwargs) -> None:
-        self.is_speech = lambda frame: True  # as a barge-in detector: every frame is speech
+        self.is_speech = lambda frame, threshold=None: True  # as a barge-in detector: every frame is speech
 
     def reset(self) -> None:
         return None

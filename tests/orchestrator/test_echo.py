@@ -141,7 +141,7 @@ def test_a_canceller_failing_its_self_test_is_not_used(monkeypatch, caplog):
 
 class EverySpeech:
     def __init__(self, *args, **kwargs) -> None:
-        self.is_speech = lambda frame: True
+        self.is_speech = lambda frame, threshold=None: True
 
     def reset(self) -> None:
         return None
@@ -224,7 +224,7 @@ class Scripted:
     def __init__(self, pattern: list[bool]) -> None:
         self._flags = iter(pattern * 100)
 
-    def is_speech(self, frame: np.ndarray) -> bool:
+    def is_speech(self, frame: np.ndarray, threshold: float | None = None) -> bool:
         return next(self._flags)
 
 
@@ -372,3 +372,31 @@ def test_trailing_run_counts_the_latest_flags_in_a_row():
     assert voice_loop.trailing_run(collections.deque([True, False, True, True])) == 2
     assert voice_loop.trailing_run(collections.deque([True, True, False])) == 0
     assert voice_loop.trailing_run(collections.deque()) == 0
+
+
+class Probability:
+    """A barge-in detector that gives every frame the same Silero probability."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+
+    def is_speech(self, frame: np.ndarray, threshold: float | None = None) -> bool:
+        return self.p >= (0.5 if threshold is None else threshold)
+
+
+async def test_with_the_echo_cancelled_words_the_suppressor_weakened_still_interrupt(monkeypatch):
+    # AEC3's suppressor leaves the user's words over a reply at Silero probabilities of 0.3-0.5
+    loop, speaker = await aec_loop(FakeCanceller(converged=True, verdict=None), monkeypatch)
+    loop.barge_detector = Probability(0.4)
+    for _ in range(9):
+        loop._hear_while_busy(*loop._cancel_echo(normal_voice()))
+    assert speaker.stopped == 1
+    loop.turn_task.cancel()
+    # before it has converged the mic still holds our own voice: the configured threshold
+    loop, speaker = await aec_loop(FakeCanceller(converged=False, verdict=None), monkeypatch)
+    loop.barge_detector = Probability(0.4)
+    loud = np.full(480, 0.5, np.float32)
+    for _ in range(30):
+        loop._hear_while_busy(loud, loud)
+    assert speaker.stopped == 0
+    loop.turn_task.cancel()
