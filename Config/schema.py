@@ -28,6 +28,8 @@ class AudioConfig(Section):
     barge_in_min_ms: int = Field(250, ge=30, le=3000)
     barge_in_loud_dbfs: float = Field(-12.0, ge=-60.0, le=0.0)
     aec_min_erle_db: float = Field(10.0, ge=0.0, le=60.0)
+    # aec: Silero probability at which a frame of the cancelled signal counts as the user's speech
+    aec_speech_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     aec_noise_suppression: bool = False
 
 
@@ -116,7 +118,7 @@ class LlmConfig(Section):
     })
     max_sentences: int = Field(2, ge=1, le=100)  # a spoken answer stops after this many sentences
     context_tokens: int = Field(2048, ge=256, le=131072)
-    history_token_budget: int = Field(1024, ge=64, le=131072)
+    history_token_budget: int = Field(1024, ge=0, le=131072)  # 0: each question answered alone
     max_tokens: int = Field(120, ge=1, le=8192)
     temperature: float = Field(0.3, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)

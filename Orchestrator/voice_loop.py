@@ -54,12 +54,6 @@ REPLAY_WORDS_MS = 300
 # AEC3's suppressor leaves only scraps of the first words said over a reply: the replay reaches back
 # through speech frames this close to each other (the user's chopped words, not our voice's rare leftovers)
 SPEECH_GAP_MS = 300
-# With the echo cancelled, barge-in hears speech at a lower Silero probability: AEC3's suppressor leaves
-# the first words said over a reply at 0.3-0.5, while the most it left of our own voice was 0.40 and never
-# 9 frames in 15 above 0.3. Offline, 12 recorded replies with the corpus clips mixed in (commands and
-# FLEURS, AEC3 fresh on each): fired at -6 dB 57 -> 60 of 61, at 0 dB 60 -> 60; on our own voice 0 of 12
-# either way (docs/BENCHMARKS.md).
-AEC_SPEECH_THRESHOLD = 0.3
 WORDS_AFTER_BARGE_S = 1.0  # the endpointer hears the words' signal this long after a barge-in (the echo's tail)
 BARGE_INS = metrics.counter("luxa_barge_in_total", "replies interrupted by the user")
 
@@ -213,7 +207,7 @@ class VoiceLoop:
             self._barge_window.clear()
             return False
         cancelled = mode == "aec" and not gate
-        threshold = min(AEC_SPEECH_THRESHOLD, self.config.vad.silero_threshold) if cancelled else None
+        threshold = self.config.audio.aec_speech_threshold if cancelled else None
         self._barge_window.append(self.barge_detector.is_speech(frame, threshold))
         self._recent_speech[-1] = self._barge_window[-1]
         # Speech must last barge_in_min_ms in a row (a cough does not interrupt). While both talk

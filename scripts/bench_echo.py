@@ -36,9 +36,9 @@ from bench_common import default_corpus, percentiles  # noqa: E402
 
 # replies long enough to talk over, short enough that a case takes seconds (intents off: the
 # commands must reach the model, not the light switch; no history: with it the 135M model's stories
-# shrank to one sentence after a few interrupted turns, and a reply that ends before the user's first
-# word leaves nothing to interrupt)
-REPLY_ARGS = ["--set", "intents.enabled=false", "--set", "llm.max_tokens=100", "--set", "llm.history_token_budget=64",
+# shrank to "I'm here to help you." after a few interrupted turns, and a reply that ends before the
+# user's first word leaves nothing to interrupt)
+REPLY_ARGS = ["--set", "intents.enabled=false", "--set", "llm.max_tokens=100", "--set", "llm.history_token_budget=0",
               "--set", "llm.system_prompt=You are a storyteller. Always answer with a long story of at least "
                        "eight sentences."]
 INTERRUPT_AFTER_S = 1.5  # into the reply: the user talks over the first sentence

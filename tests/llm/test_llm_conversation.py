@@ -49,3 +49,11 @@ def test_set_last_reply_keeps_what_was_heard_and_marks_the_cut():
     assert conv.turns[-1].content == f"one two{CUT_MARK}"
     conv.set_last_reply("")
     assert conv.turns[-1].content == CUT_MARK and len(conv.turns) == 2
+
+
+def test_a_budget_of_zero_answers_each_question_alone():
+    conv = conversation(budget=0)
+    conv.add_user("first question")
+    conv.add_assistant("short answer")
+    conv.add_user("second question")
+    assert [m["content"] for m in conv.messages()[1:]] == ["second question"]

@@ -175,10 +175,10 @@ class Speaker:
         self.stopped += 1
 
 
-async def aec_loop(canceller: FakeCanceller, monkeypatch) -> tuple[VoiceLoop, Speaker]:
+async def aec_loop(canceller: FakeCanceller, monkeypatch, *overrides: str) -> tuple[VoiceLoop, Speaker]:
     monkeypatch.setattr(voice_loop, "Endpointer", EverySpeech)
     monkeypatch.setattr(voice_loop, "SpeechDetector", EverySpeech)
-    config = load_config(overrides=["audio.barge_in=aec"], environ={})
+    config = load_config(overrides=["audio.barge_in=aec", *overrides], environ={})
     speaker = Speaker()
     loop = VoiceLoop(SimpleNamespace(config=config), SimpleNamespace(frame_time=1.0), speaker,
                      show=lambda s: None, echo=canceller)  # type: ignore[arg-type]
@@ -384,16 +384,21 @@ class Probability:
         return self.p >= (0.5 if threshold is None else threshold)
 
 
-async def test_with_the_echo_cancelled_words_the_suppressor_weakened_still_interrupt(monkeypatch):
+async def test_the_cancelled_signal_has_its_own_speech_threshold(monkeypatch):
     # AEC3's suppressor leaves the user's words over a reply at Silero probabilities of 0.3-0.5
-    loop, speaker = await aec_loop(FakeCanceller(converged=True, verdict=None), monkeypatch)
-    loop.barge_detector = Probability(0.4)
-    for _ in range(9):
-        loop._hear_while_busy(*loop._cancel_echo(normal_voice()))
-    assert speaker.stopped == 1
-    loop.turn_task.cancel()
-    # before it has converged the mic still holds our own voice: the configured threshold
-    loop, speaker = await aec_loop(FakeCanceller(converged=False, verdict=None), monkeypatch)
+    fired = {}
+    for threshold in ("0.5", "0.3"):
+        loop, speaker = await aec_loop(FakeCanceller(converged=True, verdict=None), monkeypatch,
+                                       f"audio.aec_speech_threshold={threshold}")
+        loop.barge_detector = Probability(0.4)
+        for _ in range(9):
+            loop._hear_while_busy(*loop._cancel_echo(normal_voice()))
+        fired[threshold] = speaker.stopped
+        loop.turn_task.cancel()
+    assert fired == {"0.5": 0, "0.3": 1}
+    # before it has converged the mic still holds our own voice: the configured VAD threshold
+    loop, speaker = await aec_loop(FakeCanceller(converged=False, verdict=None), monkeypatch,
+                                   "audio.aec_speech_threshold=0.3")
     loop.barge_detector = Probability(0.4)
     loud = np.full(480, 0.5, np.float32)
     for _ in range(30):
