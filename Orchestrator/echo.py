@@ -228,13 +228,16 @@ class EchoCanceller:
         else:
             around = self.reference.read(captured_at - LEAD_S - ECHO_TAIL_S, tail + len(frame) + ahead)
         far = around[tail:tail + len(frame)]
+        quiet = np.abs(around).max(initial=0.0) < SILENT_FAR
         started = time.thread_time()  # CPU of this thread (both filters run on it): other threads' load does not count
         out = self._processor.process(np.ascontiguousarray(frame, np.float32), far)
-        words = self.linear.process(frame, far) if self.linear is not None else out
+        # speexdsp only while something plays: its output is not used otherwise, and the silence
+        # ECHO_AHEAD_S before the next reply (longer than its 200 ms tail) clears its far-end history anyway
+        words = self.linear.process(frame, far) if self.linear is not None and not quiet else out
         self.cpu_s += time.thread_time() - started
         self.blocks += len(frame) // (STT_RATE // 100)
         self.meter.add(frame, out, far)
-        if np.abs(around).max(initial=0.0) < SILENT_FAR:
+        if quiet:
             return Cleaned(frame, frame)
         return Cleaned(out, words)
 

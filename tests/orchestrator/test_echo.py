@@ -405,3 +405,21 @@ async def test_the_cancelled_signal_has_its_own_speech_threshold(monkeypatch):
         loop._hear_while_busy(loud, loud)
     assert speaker.stopped == 0
     loop.turn_task.cancel()
+
+
+def test_speexdsp_runs_only_while_something_plays():
+    calls = []
+
+    class CountingFilter:
+        def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+            calls.append(float(np.abs(far).max()))
+            return near
+
+    canceller = EchoCanceller(linear=CountingFilter())  # type: ignore[arg-type]
+    frame = speechlike(0.03)
+    for i in range(10):  # nothing played: the user's words as heard, no speexdsp
+        assert np.array_equal(canceller.clean(frame, 100.0 + i * 0.03).words, frame)
+    assert calls == []
+    canceller.reference.write(speechlike(1.0, seed=4), RATE, 101.0)
+    canceller.clean(frame, 101.5)
+    assert len(calls) == 1 and calls[0] > 0
