@@ -231,15 +231,13 @@ class EchoCanceller:
         quiet = np.abs(around).max(initial=0.0) < SILENT_FAR
         started = time.thread_time()  # CPU of this thread (both filters run on it): other threads' load does not count
         out = self._processor.process(np.ascontiguousarray(frame, np.float32), far)
-        # speexdsp only while something plays: its output is not used otherwise, and the silence
-        # ECHO_AHEAD_S before the next reply (longer than its 200 ms tail) clears its far-end history anyway
-        words = self.linear.process(frame, far) if self.linear is not None and not quiet else out
+        # speexdsp only while something plays (a quiet frame goes on as heard); the ECHO_AHEAD_S of
+        # silence it hears before the next reply, as long as its 200 ms tail, clears its far-end history
+        words = frame if quiet else out if self.linear is None else self.linear.process(frame, far)
         self.cpu_s += time.thread_time() - started
         self.blocks += len(frame) // (STT_RATE // 100)
         self.meter.add(frame, out, far)
-        if quiet:
-            return Cleaned(frame, frame)
-        return Cleaned(out, words)
+        return Cleaned(frame if quiet else out, words)
 
     @property
     def converged(self) -> bool:
