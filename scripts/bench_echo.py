@@ -162,8 +162,10 @@ class Rig:
         self.audio.play_into_mic(question).wait(timeout=60)
         self.luxa.wait_for(r"^you: ", timeout=90)
 
-    def solo_reply(self, question: Path) -> bool:
-        """A reply nobody talks over; True when barge-in fired on it (on the assistant's own voice)."""
+    def solo_reply(self, question: Path, settle: bool = True) -> bool:
+        """A reply nobody talks over; True when barge-in fired on it (on the assistant's own voice).
+        `settle`: then wait until the daemon has answered what it heard of its own voice (up to 90 s:
+        in headset mode each answer interrupts itself again), so that the next case starts clean."""
         self._n += 1
         spk = self.audio.record(self.folder / f"{self.mode}-solo{self._n}-speaker.wav")
         mic = self.audio.record(self.folder / f"{self.mode}-solo{self._n}-mic.wav", device="vmic_feed.monitor")
@@ -171,7 +173,7 @@ class Rig:
         self.ask(question)
         end = self.luxa.wait_for(r"^luxa: |^luxa \(interrupted\)", timeout=180)
         fired = end.startswith("luxa (interrupted)")
-        if fired:
+        if fired and settle:
             self._settle()
         played, heard = spk.stop(), mic.stop()
         self.session.replies += 1

@@ -109,5 +109,5 @@ def test_a_model_size_without_weights_is_501_with_the_setting_to_fix(clone_clien
     assert "1.7B" in response.json()["error"]["message"]
 
 
-def test_fuzzing_the_voice_routes_with_the_clone_backend_on_finds_no_server_error(clone_daemon):
-    run_schemathesis(clone_daemon, "--include-path-regex", "^/v1/voices")
+def test_fuzzing_the_voice_routes_with_the_clone_backend_on_finds_no_server_error(clone_daemon, pytestconfig):
+    run_schemathesis(clone_daemon, "--include-path-regex", "^/v1/voices", long=pytestconfig.getoption("--long"))

@@ -13,5 +13,5 @@ pytestmark = pytest.mark.integration
 OPENAI_PATHS = r"^/v1/(audio/.*|chat/completions|models)$"
 
 
-def test_fuzzing_the_openai_operations_finds_no_server_error(daemon):
-    run_schemathesis(daemon, "--include-path-regex", OPENAI_PATHS)
+def test_fuzzing_the_openai_operations_finds_no_server_error(daemon, pytestconfig):
+    run_schemathesis(daemon, "--include-path-regex", OPENAI_PATHS, long=pytestconfig.getoption("--long"))
