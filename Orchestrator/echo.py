@@ -7,6 +7,15 @@ each mic frame is paired with the reference at the time it was captured. What re
 acoustic path, errors in the reported latencies) is a delay of some tens of ms that AEC3's own
 delay estimator finds; the read is shifted by `LEAD_S` so that a latency reported too short still
 leaves the reference ahead of its echo (AEC3 cannot cancel an echo that comes before its reference).
+
+speexdsp's filter (the words said over a reply) has no delay estimator: it needs its far end to
+stay put against the mic sample for sample. The two timelines each follow the callbacks' times
+within a dead band of 5 ms, slewing one sample a block, so against each other they wander by up to
+10 ms at 1-2 ms/s; offline, a drift of 0.4 ms/s held speexdsp at 1-5 dB of 17-24 dB. So its far
+end is read by sample count instead: `Reference` also keeps what played end to end, and the
+canceller pairs the mic's samples with it at one offset, taken from the timelines while nothing
+plays and kept through a reply; only a break (a re-anchored timeline, a gap in the mic's frames)
+or the timelines parting by RESYNC_S (devices on different clocks) takes it again.
 """
 from __future__ import annotations
 
@@ -37,6 +46,8 @@ SILENT_FAR = 1e-3  # a reference below this (-60 dBFS) everywhere: nothing playe
 FAR_ACTIVE_DBFS = -45.0  # reference frames louder than this count for the ERLE
 SETTLE_S = 1.0  # far-end speech AEC3 needs before its ERLE means anything
 DECIDE_S = 10.0  # far-end speech after which the measured ERLE decides whether aec keeps the mic
+MIC_BREAK_S = 0.005  # a mic frame this far from where the last one ended: a break in its timeline
+RESYNC_S = 0.03  # the timelines this far from speexdsp's pairing during a reply: pair again
 
 
 class EchoUnavailable(LuxaError):
@@ -87,6 +98,10 @@ class Reference:
         # callback times jitter by tens of ms; the device clock does not (Core.clock)
         self._clock = SampleClock(round(JUMP_S * STT_RATE), round(RESTART_S * STT_RATE))
         self._quiet = False  # the last block written was silence
+        # the same samples end to end, as the device played them (no slews, no gaps): speexdsp's far end
+        self._played = np.zeros(len(self._ring), np.float32)
+        self._count = 0  # samples written to it so far
+        self._last: tuple[int, int] | None = None  # (count, timeline position) of the last block's start
 
     @property
     def anchors(self) -> int:
@@ -110,16 +125,21 @@ class Reference:
             start = self._clock.place(round(dac_time * STT_RATE), n, quiet and self._quiet)
             self._quiet = quiet
             if self._end is not None and 0 < start - self._end < size:  # a gap: it played nothing then
-                self._put(self._end, np.zeros(start - self._end, np.float32))
-            self._put(start, samples[-size:] if n > size else samples)
-            self._end = start + min(n, size)
+                self._put(self._ring, self._end, np.zeros(start - self._end, np.float32))
+            kept = samples[-size:] if n > size else samples
+            self._put(self._ring, start, kept)
+            self._end = start + len(kept)
+            self._put(self._played, self._count, kept)
+            self._last = (self._count, start)
+            self._count += len(kept)
 
-    def _put(self, start: int, samples: np.ndarray) -> None:
-        size = len(self._ring)
+    @staticmethod
+    def _put(ring: np.ndarray, start: int, samples: np.ndarray) -> None:
+        size = len(ring)
         i = start % size
         head = min(len(samples), size - i)
-        self._ring[i:i + head] = samples[:head]
-        self._ring[:len(samples) - head] = samples[head:]
+        ring[i:i + head] = samples[:head]
+        ring[:len(samples) - head] = samples[head:]
 
     def cut(self, at: float) -> None:
         """Nothing plays from `at` on: barge-in flushed what the device still held, which the
@@ -129,6 +149,28 @@ class Reference:
             if self._end is not None and start < self._end:
                 lo = max(start, self._end - len(self._ring))
                 self._ring[np.arange(lo, self._end) % len(self._ring)] = 0.0
+                lo = max(self._count_at(start), self._count - len(self._played))
+                self._played[np.arange(lo, self._count) % len(self._played)] = 0.0
+
+    def count_at(self, t: float) -> int | None:
+        """The sample count (in the end-to-end ring) of the sample that reached the speaker at `t`."""
+        with self._lock:
+            return None if self._last is None else self._count_at(round(t * STT_RATE))
+
+    def _count_at(self, position: int) -> int:
+        assert self._last is not None
+        count, start = self._last
+        return count + position - start
+
+    def read_count(self, count: int, n: int) -> np.ndarray:
+        """`n` samples of the end-to-end ring from `count` on; zeros where nothing is known."""
+        out = np.zeros(n, np.float32)
+        with self._lock:
+            size = len(self._played)
+            lo, hi = max(count, self._count - size, 0), min(count + n, self._count)
+            if hi > lo:
+                out[lo - count:hi - count] = self._played[np.arange(lo, hi) % size]
+        return out
 
     def read(self, t0: float, n: int) -> np.ndarray:
         """The `n` samples that reached the speaker from `t0` on; zeros where nothing is known."""
@@ -209,6 +251,10 @@ class EchoCanceller:
         self._converged = False
         self.reference = Reference()
         self.meter = ErleMeter()
+        self.words_meter = ErleMeter()  # speexdsp's filter: what it removes of our voice from the words
+        self._paired: int | None = None  # the reference count that speexdsp pairs with the next mic sample
+        self._paired_anchors = 0  # the reference's re-anchors when it was taken
+        self._frame_end: float | None = None  # where the last mic frame ended on its timeline
         self.cpu_s = 0.0  # CPU in the canceller, for the cost per 10 ms frame
         self.blocks = 0
 
@@ -229,15 +275,35 @@ class EchoCanceller:
             around = self.reference.read(captured_at - LEAD_S - ECHO_TAIL_S, tail + len(frame) + ahead)
         far = around[tail:tail + len(frame)]
         quiet = np.abs(around).max(initial=0.0) < SILENT_FAR
+        words_far = far if captured_at is None or self.linear is None else self._words_far(captured_at, len(frame), quiet)
         started = time.thread_time()  # CPU of this thread (both filters run on it): other threads' load does not count
         out = self._processor.process(np.ascontiguousarray(frame, np.float32), far)
         # speexdsp only while something plays (a quiet frame goes on as heard); the ECHO_AHEAD_S of
         # silence it hears before the next reply, as long as its 200 ms tail, clears its far-end history
-        words = frame if quiet else out if self.linear is None else self.linear.process(frame, far)
+        words = frame if quiet else out if self.linear is None else self.linear.process(frame, words_far)
         self.cpu_s += time.thread_time() - started
         self.blocks += len(frame) // (STT_RATE // 100)
         self.meter.add(frame, out, far)
+        if self.linear is not None and not quiet:
+            self.words_meter.add(frame, words, words_far)
         return Cleaned(frame if quiet else out, words)
+
+    def _words_far(self, captured_at: float, n: int, quiet: bool) -> np.ndarray:
+        """speexdsp's far end for this frame: the played samples end to end, at one offset from the
+        mic's (module docstring). Paired again from the timelines while nothing plays, and on a break."""
+        wanted = self.reference.count_at(captured_at - LEAD_S)
+        if wanted is None:
+            return np.zeros(n, np.float32)
+        broke = (self._paired is None or self.reference.anchors != self._paired_anchors
+                 or self._frame_end is None or abs(captured_at - self._frame_end) > MIC_BREAK_S
+                 or abs(wanted - self._paired) > RESYNC_S * STT_RATE)
+        if quiet or broke:
+            self._paired, self._paired_anchors = wanted, self.reference.anchors
+        assert self._paired is not None
+        far = self.reference.read_count(self._paired, n)
+        self._paired += n
+        self._frame_end = captured_at + n / STT_RATE
+        return far
 
     @property
     def converged(self) -> bool:

@@ -257,8 +257,10 @@ class VoiceLoop:
             return Cleaned(frame, frame)
         if verdict and self.echo.meter.far_s >= self._echo_report_at:
             self._echo_report_at = self.echo.meter.far_s + ECHO_REPORT_S
-            log.info("echo cancellation: ERLE %.1f dB over %.0f s of our own voice, %.0f us per 10 ms frame",
-                     self.echo.meter.erle_db or 0.0, self.echo.meter.far_s, self.echo.cpu_us_per_10ms)
+            words = self.echo.words_meter.erle_db
+            log.info("echo cancellation: ERLE %.1f dB over %.0f s of our own voice (speexdsp's, for the words: %s), "
+                     "%.0f us per 10 ms frame", self.echo.meter.erle_db or 0.0, self.echo.meter.far_s,
+                     "none" if words is None else f"{words:.1f} dB", self.echo.cpu_us_per_10ms)
         return clean
 
     def _barge_in(self) -> None:

@@ -74,6 +74,7 @@ class Session:
     cases: list[Case] = field(default_factory=list)
     erle_db: float | None = None
     cpu_us_per_10ms: float | None = None
+    words_erle_db: float | None = None  # speexdsp's filter, on the words said over a reply
     echo_dbfs: float | None = None
     delay_ms: float | None = None
     recordings: list[tuple[str, str]] = field(default_factory=list)  # (speaker, mic) WAVs of solo replies
@@ -147,6 +148,9 @@ class Rig:
             m = re.search(r"echo cancellation: ERLE (-?[\d.]+) dB .* ([\d.]+) us per 10 ms", line)
             if m:
                 self.session.erle_db, self.session.cpu_us_per_10ms = float(m[1]), float(m[2])
+            m = re.search(r"speexdsp's, for the words: (-?[\d.]+) dB", line)
+            if m:
+                self.session.words_erle_db = float(m[1])
 
     def _settle(self, quiet_s: float = 3.0, limit_s: float = 90.0) -> None:
         """Until the daemon has printed nothing for `quiet_s` (a reply to its own voice may follow one)."""
@@ -190,10 +194,22 @@ class Rig:
         return self._heard
 
     def ask_and_wait(self, wav: Path) -> None:
+        """Ask, and wait until the whole answer has played. A clip that pauses mid-sentence may be cut
+        by a false end (issue 18): its rest interrupts the first answer and gets one of its own. All
+        of it is what was heard, and the next case waits for that answer too: asked sooner, the next
+        question was spoken over its start, not heard, and the bench gave up after 90 s."""
         self.luxa.skip_pending()
         self.audio.play_into_mic(wav).wait(timeout=60)
-        self._heard = self.luxa.wait_for(r"^you: ", timeout=90).removeprefix("you: ")
-        self.luxa.wait_for(r"^luxa: |^luxa \(interrupted\)", timeout=180)
+        heard: list[str] = []
+        pattern = r"^you: |^luxa: |^luxa \(interrupted\)"
+        line = self.luxa.wait_for(pattern, timeout=90)
+        while not line.startswith("luxa: "):
+            heard += [line.removeprefix("you: ")] if line.startswith("you: ") else []
+            try:  # after an interruption the rest may be heard as nothing: then no answer comes
+                line = self.luxa.wait_for(pattern, timeout=30 if line.startswith("luxa (") else 180)
+            except AssertionError:
+                break
+        self._heard = " ".join(heard)
 
     def interrupt(self, question: Path, clip: Clip, wav: Path, ser_db: float) -> Case:
         """Talk over a reply; again (up to TRIES) when the reply ended before the user spoke."""
@@ -403,7 +419,7 @@ def summarize(sessions: list[Session]) -> dict:
         entry: dict = {"solo_replies": s.replies, "barge_ins_on_own_voice": s.self_barge_ins,
                        "echo_dbfs_at_mic": s.echo_dbfs, "echo_delay_ms": s.delay_ms}
         if s.erle_db is not None:
-            entry |= {"erle_db": s.erle_db, "cpu_us_per_10ms": s.cpu_us_per_10ms}
+            entry |= {"erle_db": s.erle_db, "words_erle_db": s.words_erle_db, "cpu_us_per_10ms": s.cpu_us_per_10ms}
         for ser in (0.0, -6.0):
             cases = [c for c in s.cases if c.ser_db == ser]
             if not cases:

@@ -157,6 +157,7 @@ class FakeCanceller:
         self.converged = converged
         self._verdict = verdict
         self.meter = SimpleNamespace(erle_db=4.0, far_s=5.0)
+        self.words_meter = SimpleNamespace(erle_db=None)
         self.cpu_us_per_10ms = 50.0
         self.linear = object() if linear else None
 
@@ -423,3 +424,51 @@ def test_speexdsp_runs_only_while_something_plays():
     canceller.reference.write(speechlike(1.0, seed=4), RATE, 101.0)
     canceller.clean(frame, 101.5)
     assert len(calls) == 1 and calls[0] > 0
+
+
+def test_speexdsps_far_end_stays_sample_exact_while_the_two_timelines_wander_apart():
+    # both devices run on one clock, but their callback times jitter independently: the mic's and the
+    # reference's timelines slew against each other by some ms; speexdsp must not see that as drift
+    from Core.clock import SampleClock
+
+    pairs = []
+
+    class Pairing:
+        def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+            pairs.append((near.copy(), far.copy()))
+            return near
+
+    canceller = EchoCanceller(linear=Pairing())  # type: ignore[arg-type]
+    rng = np.random.default_rng(5)
+    played = np.concatenate([np.zeros(RATE, np.float32), speechlike(6.0, seed=6)])
+    delay = 800  # the echo reaches the mic 50 ms after the sample left the speaker
+    mic = np.concatenate([np.zeros(delay, np.float32), played])[:len(played)]
+    t0, block = 200.0, 480
+    mic_clock = SampleClock(960, 8000)  # as Orchestrator.audio_io.Microphone places its blocks
+    for i in range(0, len(played) - block + 1, block):
+        # a speaker block is written ~latency ahead of the mic block captured at the same moment;
+        # the reported times wander by +-8 ms, slowly and differently for the two devices
+        ref_jitter = 0.008 * np.sin(i / RATE * 0.7) + rng.normal(0, 0.003)
+        mic_jitter = 0.008 * np.sin(i / RATE * 1.3 + 2) + rng.normal(0, 0.003)
+        canceller.reference.write(played[i:i + block], RATE, t0 + i / RATE + ref_jitter)
+        at = mic_clock.place(round((t0 + i / RATE + mic_jitter) * RATE), block) / RATE
+        canceller.clean(mic[i:i + block], at)
+    assert len(pairs) > 180  # speexdsp ran through the 6 s reply
+    # the echo lies at one lag behind its far end in every frame the filter saw: no drift at all
+    lags = set()
+    for near, far in pairs[5:]:
+        if np.abs(near).max() > 0.05 and np.abs(far).max() > 0.05:
+            c = np.correlate(np.concatenate([np.zeros(2000, np.float32), far]), near, mode="valid")
+            lags.add(int(np.argmax(c)))
+    assert len(lags) == 1, sorted(lags)
+
+
+def test_speexdsps_pairing_is_taken_again_after_a_break():
+    canceller = EchoCanceller(linear=LinearFilter())
+    canceller.reference.write(speechlike(1.0), RATE, 300.0)
+    canceller.clean(speechlike(0.03), 300.3)
+    first = canceller._paired
+    canceller.reference.write(speechlike(1.0, seed=1), RATE, 302.0)  # the stream restarted: a new anchor
+    canceller.clean(speechlike(0.03), 302.3)
+    assert canceller._paired is not None and first is not None
+    assert canceller._paired - first > 0.9 * RATE  # paired where the new block lies, not 30 ms on
