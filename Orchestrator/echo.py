@@ -147,10 +147,8 @@ class Reference:
         start = round(at * STT_RATE)
         with self._lock:
             if self._end is not None and start < self._end:
-                lo = max(start, self._end - len(self._ring))
-                self._ring[np.arange(lo, self._end) % len(self._ring)] = 0.0
-                lo = max(self._count_at(start), self._count - len(self._played))
-                self._played[np.arange(lo, self._count) % len(self._played)] = 0.0
+                self._clear(self._ring, start, self._end)
+                self._clear(self._played, self._count_at(start), self._count)
 
     def count_at(self, t: float) -> int | None:
         """The sample count (in the end-to-end ring) of the sample that reached the speaker at `t`."""
@@ -164,27 +162,31 @@ class Reference:
 
     def read_count(self, count: int, n: int) -> np.ndarray:
         """`n` samples of the end-to-end ring from `count` on; zeros where nothing is known."""
-        out = np.zeros(n, np.float32)
         with self._lock:
-            size = len(self._played)
-            lo, hi = max(count, self._count - size, 0), min(count + n, self._count)
-            if hi > lo:
-                out[lo - count:hi - count] = self._played[np.arange(lo, hi) % size]
-        return out
+            return self._window(self._played, self._count, count, n)
 
     def read(self, t0: float, n: int) -> np.ndarray:
         """The `n` samples that reached the speaker from `t0` on; zeros where nothing is known."""
-        start = round(t0 * STT_RATE)
-        out = np.zeros(n, np.float32)
         with self._lock:
             if self._end is None:
-                return out
-            size = len(self._ring)
-            lo, hi = max(start, self._end - size), min(start + n, self._end)
-            if hi > lo:
-                idx = np.arange(lo, hi) % size
-                out[lo - start:hi - start] = self._ring[idx]
+                return np.zeros(n, np.float32)
+            return self._window(self._ring, self._end, round(t0 * STT_RATE), n)
+
+    @staticmethod
+    def _window(ring: np.ndarray, end: int, start: int, n: int) -> np.ndarray:
+        """`n` samples of `ring` (written up to absolute index `end`) from `start` on; zeros where
+        nothing is kept."""
+        out = np.zeros(n, np.float32)
+        lo, hi = max(start, end - len(ring)), min(start + n, end)
+        if hi > lo:
+            out[lo - start:hi - start] = ring[np.arange(lo, hi) % len(ring)]
         return out
+
+    @staticmethod
+    def _clear(ring: np.ndarray, start: int, end: int) -> None:
+        """Silence `ring` (written up to absolute index `end`) from `start` on."""
+        lo = max(start, end - len(ring))
+        ring[np.arange(lo, end) % len(ring)] = 0.0
 
 
 class ErleMeter:
@@ -275,7 +277,11 @@ class EchoCanceller:
             around = self.reference.read(captured_at - LEAD_S - ECHO_TAIL_S, tail + len(frame) + ahead)
         far = around[tail:tail + len(frame)]
         quiet = np.abs(around).max(initial=0.0) < SILENT_FAR
-        words_far = far if captured_at is None or self.linear is None else self._words_far(captured_at, len(frame), quiet)
+        words_far = far
+        if captured_at is not None and self.linear is not None:
+            paired = self._pair(captured_at, len(frame), quiet)
+            if paired is not None and not quiet:  # a quiet frame goes on as heard: no far end needed
+                words_far = self.reference.read_count(paired, len(frame))
         started = time.thread_time()  # CPU of this thread (both filters run on it): other threads' load does not count
         out = self._processor.process(np.ascontiguousarray(frame, np.float32), far)
         # speexdsp only while something plays (a quiet frame goes on as heard); the ECHO_AHEAD_S of
@@ -288,22 +294,22 @@ class EchoCanceller:
             self.words_meter.add(frame, words, words_far)
         return Cleaned(frame if quiet else out, words)
 
-    def _words_far(self, captured_at: float, n: int, quiet: bool) -> np.ndarray:
-        """speexdsp's far end for this frame: the played samples end to end, at one offset from the
-        mic's (module docstring). Paired again from the timelines while nothing plays, and on a break."""
+    def _pair(self, captured_at: float, n: int, quiet: bool) -> int | None:
+        """The reference count paired with this frame's first sample (speexdsp's far end): the played
+        samples end to end, at one offset from the mic's (module docstring). Paired again from the
+        timelines while nothing plays, and on a break. None: nothing has played yet."""
         wanted = self.reference.count_at(captured_at - LEAD_S)
         if wanted is None:
-            return np.zeros(n, np.float32)
+            return None
         broke = (self._paired is None or self.reference.anchors != self._paired_anchors
                  or self._frame_end is None or abs(captured_at - self._frame_end) > MIC_BREAK_S
                  or abs(wanted - self._paired) > RESYNC_S * STT_RATE)
         if quiet or broke:
             self._paired, self._paired_anchors = wanted, self.reference.anchors
         assert self._paired is not None
-        far = self.reference.read_count(self._paired, n)
-        self._paired += n
+        paired, self._paired = self._paired, self._paired + n
         self._frame_end = captured_at + n / STT_RATE
-        return far
+        return paired
 
     @property
     def converged(self) -> bool:
